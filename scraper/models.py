@@ -97,3 +97,123 @@ class StorySplit:
     @property
     def mixed(self) -> bool:
         return len(self.stories) > 1
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One watched page, as configured."""
+
+    name: str
+    url: str
+    interval: float  # seconds between checks (daemon)
+    timeout: float  # total deadline of one fetch, seconds
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # kept as pairs: frozen and hashable
+    enabled: bool = True
+    robots: bool = True  # obey robots.txt (daemon)
+    ignore: tuple[str, ...] = ()  # regexes removed from text before diffing
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Global settings: the [settings] table."""
+
+    database: str
+    alert_log: str
+    user_agent: str
+    concurrency: int = 16
+    per_host: int = 2
+    interval: float = 900.0
+    timeout: float = 30.0
+    max_body: int = 10_000_000
+    failure_threshold: int = 3
+    keep_snapshots: int = 100
+    allow_file_urls: bool = False
+    jitter: float = 0.1  # share of the interval
+    host_delay: float = 1.0  # seconds between two requests to one host (daemon)
+    shutdown_timeout: float = 10.0
+    compare_versions: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    settings: Settings
+    watches: tuple[Watch, ...]
+
+    def watch(self, name: str) -> Watch:
+        for watch in self.watches:
+            if watch.name == name:
+                return watch
+        raise KeyError(name)
+
+
+# --- fetching -------------------------------------------------------------------------
+
+FetchOutcome = Literal["ok", "not_modified", "failed", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """The server's own cache validators, sent back as If-None-Match / If-Modified-Since."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    url: str
+    outcome: FetchOutcome
+    status: int | None = None
+    text: str | None = None  # decoded body, for "ok"
+    final_url: str | None = None
+    content_type: str | None = None
+    encoding: str | None = None
+    validators: Validators = field(default_factory=Validators)
+    bytes: int = 0  # decoded body size
+    duration: float = 0.0  # seconds
+    error: str | None = None  # why it failed or was blocked
+    retry_after: float | None = None  # seconds, from a 429/503 Retry-After
+
+
+# --- changes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDiff:
+    """A unified diff of block texts and how many blocks it touches."""
+
+    unified: str
+    added: int
+    removed: int
+    changed: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+# --- alerts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One line of the alert log. ``fields`` holds the event's own fields (JSON values)."""
+
+    alert_id: str
+    ts: str  # UTC, ISO 8601
+    event: str
+    watch: str
+    url: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ts": self.ts, "event": self.event, "alert_id": self.alert_id,
+            "watch": self.watch, "url": self.url, **self.fields,
+        }

@@ -1,0 +1,3 @@
+from scraper.cli import main
+
+main(prog_name="scrape")

@@ -1,0 +1,270 @@
+"""One pass over a parsed page: boilerplate subtrees skipped, text cut into raw blocks.
+
+Each raw block remembers the chain of elements it sits in (its `path`), so that the content
+selector can score elements by the text under them without walking the tree again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborNode
+
+from scraper.models import BlockKind
+
+# Subtrees that never hold article text.
+SKIP_TAGS = frozenset({
+    "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+    "embed", "canvas", "video", "audio", "map", "button", "select", "option", "input",
+    "textarea", "label", "dialog", "nav", "aside", "link", "meta", "img", "picture", "source",
+})
+# Page furniture: skipped unless it holds the page's headline or article body (some sites put
+# the <h1> in a <header>, ASP.NET sites wrap the whole page in one <form>).
+GUARDED_TAGS = frozenset({"header", "footer", "form"})
+_GUARD = "h1, main, article, [itemprop=articleBody]"
+SKIP_ROLES = frozenset({
+    "navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog",
+    "menu", "menubar", "toolbar",
+})
+
+# Tags that end the running block of inline text.
+BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "dd", "details", "dialog", "div", "dl",
+    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+    "h6", "header", "hgroup", "li", "main", "ol", "p", "pre", "section", "summary", "table",
+    "tbody", "thead", "tfoot", "tr", "ul", "center", "caption", "legend", "html",
+})
+TAG_KINDS: dict[str, tuple[BlockKind, int]] = {
+    "h1": ("title", 1), "h2": ("heading", 2), "h3": ("heading", 3), "h4": ("heading", 4),
+    "h5": ("heading", 5), "h6": ("heading", 6), "li": ("list_item", 0),
+    "dt": ("list_item", 0), "dd": ("list_item", 0), "blockquote": ("quote", 0),
+    "figcaption": ("caption", 0), "caption": ("caption", 0), "address": ("byline", 0),
+}
+# Inside a data-table row the cells are joined, not cut; a row holding block content is layout.
+_LAYOUT_ROW = "p, div, table, ul, ol, h1, h2, h3, h4, h5, h6, blockquote, article, section"
+
+# Class/id words of boilerplate containers. A word counts at the start or the end of a class
+# token ("comments-list", "article-comments", "post__share-bar"), not in its middle
+# ("content-with-sidebar-wrap" is the content), nor after has-/with-/no- (state classes).
+_BOILER_WORDS = (
+    r"cookies?|cookie-banner|consent|gdpr|cmp|newsletters?|subscribe|subscription|signup|"
+    r"sign-up|optin|share|shares|sharing|sharebar|share-buttons|share-tools|social|socials|"
+    r"social-links|comments?|disqus|respond|replies|related|recommended|recommendations?|"
+    r"recirc|more-stories|most-read|mostread|most-popular|popular|trending|read-next|"
+    r"read-more|readmore|also-read|promo|promos|promotion|advert|adverts|advertisement|"
+    r"advertising|ads?|adslot|ad-slot|dfp|gpt-ad|sponsor|sponsored|outbrain|taboola|sidebar|"
+    r"breadcrumbs?|navbar|navigation|nav|menu|masthead|site-header|site-footer|footer|paywall|"
+    r"modal|popup|overlay|toolbar|skip-link|pagination|pager|author-bio|tags|tag-list|topics|"
+    r"print-only|visually-hidden|sr-only|screen-reader-text|offscreen|inline-related|rail|"
+    r"widget|banner"
+)
+_BOILERPLATE = re.compile(
+    rf"(?:^|\s|__)(?:{_BOILER_WORDS})(?=$|\s|[-_])"
+    rf"|(?<!has)(?<!with)(?<!no)[-_](?:{_BOILER_WORDS})(?=$|\s)"
+)
+_BYLINE = re.compile(
+    r"(?:^|[^a-z0-9])(?:byline|bylines|author|authors|dateline|date|timestamp|published|"
+    r"pubdate|publish-date|posted-on|post-date|article-date|meta-date|entry-date|"
+    r"article-meta|post-meta|entry-meta|contributor)(?=$|[^a-z0-9])"
+)
+_CAPTION = re.compile(
+    r"(?:^|[^a-z0-9])(?:caption|image-caption|photo-caption|credit|image-credit|"
+    r"photo-credit|wp-caption-text)(?=$|[^a-z0-9])"
+)
+# Content words: an element carrying one of these is never skipped by the vocabularies.
+_CONTENT = re.compile(
+    r"(?:^|[^a-z0-9])(?:article-body|articlebody|article-content|article-text|story-body|"
+    r"story-content|story-text|entry-content|post-content|post-body|post-text|"
+    r"content-body|body-text|main-content|article__body|article__content|rich-text|"
+    r"paywall-content|articlebodytext)(?=$|[^a-z0-9])"
+)
+_CAMEL = re.compile(r"([a-z])([A-Z])")
+
+ARTICLE = 1  # an <article>, articleBody or schema.org Article element: a story container
+CONTENT = 2  # <main>, or a content class/id: a bonus for the content selector
+BOILER = 4  # a boilerplate word matched but the element was guarded (kept, penalised)
+
+
+@dataclass(slots=True)
+class RawBlock:
+    kind: BlockKind
+    text: str
+    level: int
+    path: tuple[int, ...]  # element indices, outermost first
+    link_chars: int
+    links: int
+    href: str | None
+    meta_chars: int = 0  # text inside <time> or a rel=author link
+
+
+@dataclass(slots=True)
+class Walk:
+    blocks: list[RawBlock] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # per element index
+    parents: list[int] = field(default_factory=list)  # -1 for the root
+    flags: list[int] = field(default_factory=list)
+
+
+def _is_hidden(attrs: dict[str, str | None]) -> bool:
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+        return True
+    style = attrs.get("style")
+    if style:
+        style = style.replace(" ", "").lower()
+        return "display:none" in style or "visibility:hidden" in style
+    return False
+
+
+def _words(attrs: dict[str, str | None]) -> str:
+    """The class and id as one lower-case string, camelCase split into words."""
+    text = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+    return _CAMEL.sub(r"\1-\2", text).lower() if text != " " else ""
+
+
+def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
+    """Cut the subtree under `root` into raw blocks, in document order.
+
+    With `filter_boilerplate` off (the user chose the region with `include`), only what can
+    never be text is skipped: scripts, styles, hidden elements, form controls.
+    """
+    out = Walk()
+    blocks, tags, flags, parents = out.blocks, out.tags, out.flags, out.parents
+    el_stack: list[int] = []
+    kinds: list[tuple[BlockKind, int]] = [("paragraph", 0)]
+    buf: list[str] = []
+    link_depth = 0
+    link_chars = 0
+    links = 0
+    href: str | None = None
+    meta_depth = 0
+    meta_chars = 0
+
+    def flush() -> None:
+        nonlocal link_chars, links, href, meta_chars
+        text = " ".join("".join(buf).split())
+        buf.clear()
+        if text and text != "|":
+            kind, level = kinds[-1]
+            if kind == "table":  # empty cells leave doubled separators
+                text = text.strip("| ").replace("| |", "|")
+            blocks.append(
+                RawBlock(kind, text, level, tuple(el_stack), link_chars, links, href, meta_chars)
+            )
+        link_chars = 0
+        links = 0
+        href = None
+        meta_chars = 0
+
+    wrapper_chars = 0.4 * len(root.text()) if filter_boilerplate else 0.0
+    stack: list[tuple[bool, object]] = [(False, root)]
+    while stack:
+        leaving, item = stack.pop()
+        if leaving:
+            is_block, pushed_kind, is_link, is_meta = item  # type: ignore[misc]
+            if is_block:
+                flush()
+            if is_link:
+                link_depth -= 1
+            if is_meta:
+                meta_depth -= 1
+            if pushed_kind:
+                kinds.pop()
+            el_stack.pop()
+            continue
+        node: LexborNode = item  # type: ignore[assignment]
+        tag = node.tag or ""
+        if tag == "-text":
+            text = node.text_content
+            if text:
+                buf.append(text)
+                if link_depth:
+                    link_chars += len(text.strip())
+                if meta_depth:
+                    meta_chars += len(text.strip())
+            continue
+        is_root = node is root  # the root is walked whatever it is: the caller chose it
+        if tag[:1] == "-" or (tag in SKIP_TAGS and not is_root):
+            continue
+        if tag == "br" or tag == "hr":
+            flush()
+            continue
+        attrs = node.attributes
+        if _is_hidden(attrs) and not is_root:
+            continue
+        flag = 0
+        words = _words(attrs) if filter_boilerplate else ""
+        kind: tuple[BlockKind, int] | None = TAG_KINDS.get(tag)
+        if filter_boilerplate and not is_root:
+            skip = tag in GUARDED_TAGS or attrs.get("role") in SKIP_ROLES
+            content = tag == "main" or attrs.get("itemprop") == "articleBody"
+            if words:
+                if _CONTENT.search(words):
+                    content = True
+                elif not skip and _BOILERPLATE.search(words):
+                    skip = True
+            if skip and not content and tag not in ("article", "main", "body"):
+                # A wrapper of the whole page ("content-with-sidebar", an ASP.NET <form>)
+                # matches too: keep what holds the headline or most of the page's text.
+                if node.css_first(_GUARD) is None and len(node.text()) < wrapper_chars:
+                    continue
+                flag |= BOILER
+            if content:
+                flag |= CONTENT
+            if words and kind is None:
+                # Short wrappers only: a whole article inside "post-meta" is not a byline.
+                if _BYLINE.search(words) and len(node.text()) < 300:
+                    kind = ("byline", 0)
+                elif _CAPTION.search(words) and len(node.text()) < 500:
+                    kind = ("caption", 0)
+        if tag == "article" or attrs.get("itemprop") == "articleBody":
+            flag |= ARTICLE
+        elif "itemtype" in attrs:
+            itemtype = attrs.get("itemtype") or ""
+            if itemtype.endswith(("Article", "BlogPosting", "NewsArticle")):
+                flag |= ARTICLE
+
+        is_block = tag in BLOCK_TAGS
+        if tag == "tr":
+            if node.css_first(_LAYOUT_ROW) is None:
+                kind = ("table", 0)
+            else:
+                kind = ("paragraph", 0)  # a layout row: its cells are plain blocks
+        elif tag in ("td", "th"):
+            if kinds[-1][0] == "table":
+                if buf and "".join(buf).strip():
+                    buf.append(" | ")
+            else:
+                is_block = True
+        if is_block:
+            flush()
+        index = len(tags)
+        tags.append(tag)
+        flags.append(flag)
+        parents.append(el_stack[-1] if el_stack else -1)
+        el_stack.append(index)
+        is_link = is_meta = False
+        if tag == "a":
+            target = attrs.get("href")
+            if target is not None:
+                is_link = True
+                link_depth += 1
+                links += 1
+                if href is None:
+                    href = target
+            if "author" in (attrs.get("rel") or ""):
+                is_meta = True
+        elif tag == "time":
+            is_meta = True
+        if is_meta:
+            meta_depth += 1
+        pushed = False
+        if kind is not None and kinds[-1][0] != "table":
+            kinds.append(kind)
+            pushed = True
+        stack.append((True, (is_block, pushed, is_link, is_meta)))
+        children = list(node.iter(include_text=True))
+        children.reverse()
+        stack.extend((False, child) for child in children)
+    flush()
+    return out

@@ -1,0 +1,324 @@
+"""Fetch one page: ``await fetch_page(client, watch, validators, settings) -> FetchResult``.
+
+Every outcome (ok, 304, failed) is a field of the result, never an exception, so the
+pipeline reads top-down. httpx is imported here and nowhere else.
+
+Why the details:
+- Transport: httpx's default transport slows badly with many requests in flight on two
+  cores; the aiohttp transport keeps concurrency cheap behind the same httpx API.
+- Decoding: we ask for gzip/deflate only and inflate them ourselves with zlib's
+  ``max_length``, because httpx's decoders do not bound their output (a gzip bomb of a
+  few KB decodes to GBs in one chunk). The body cap holds on the decoded size.
+- Redirects: followed by hand (at most 5), so a redirect to file:// or any non-http
+  scheme is refused by name and a redirect's own body is never read.
+- Deadline: each fetch has a total deadline, so a server that drips one byte a second
+  cannot hold the run; read/connect timeouts alone would not catch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import email.utils
+import re
+import time
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from charset_normalizer import from_bytes
+from httpx_aiohttp import AiohttpTransport
+
+from scraper.models import FetchResult, Settings, Validators, Watch
+
+__all__ = ["fetch_page", "make_client"]
+
+MAX_REDIRECTS = 5
+ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.8,*/*;q=0.5"
+ACCEPT_ENCODING = "gzip, deflate"  # only what we inflate with a bounded decompressor
+_TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml",
+               "text/xml")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient:
+    """The one client shared by every fetch of a run (connection pooling, keep-alive)."""
+    limits = httpx.Limits(
+        max_connections=max(settings.concurrency, 1),
+        max_keepalive_connections=max(settings.concurrency, 1),
+    )
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(limits=limits),
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
+        follow_redirects=False,
+        timeout=httpx.Timeout(settings.timeout),
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Inflater:
+    """Content-Encoding decoder whose output never exceeds the cap."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        self.cap = cap
+        self.size = 0
+        self.raw_deflate_tried = False
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self.inflater = None
+        elif encoding in ("gzip", "x-gzip"):
+            self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self.inflater = zlib.decompressobj()
+        else:
+            raise ValueError(
+                f"the server sent Content-Encoding {encoding!r}, which was not asked for"
+            )
+        self.encoding = encoding
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.inflater is None:
+            return self._count(chunk)
+        out = bytearray()
+        data = chunk
+        while data:
+            try:
+                piece = self.inflater.decompress(data, self.cap - self.size + 1)
+            except zlib.error:
+                # "deflate" is sent both zlib-wrapped and raw in the wild; retry raw once.
+                if self.encoding != "deflate" or self.raw_deflate_tried or self.size:
+                    raise
+                self.raw_deflate_tried = True
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            out += self._count(piece)
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof:
+                break
+        return bytes(out)
+
+    def _count(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.cap:
+            raise _BodyTooLarge
+        return piece
+
+
+def _charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type, re.I)
+    return match[1] if match else None
+
+
+def _known_codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
+    """Bytes -> (text, encoding): header charset, then BOM / <meta>, then detection.
+
+    A declared charset that does not decode the bytes is ignored (sites lie), and
+    undecodable bytes become U+FFFD rather than an error.
+    """
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            return body.decode(name, errors="replace").lstrip("\ufeff"), name
+    candidates = [_charset_from_content_type(content_type)]
+    meta = _META_CHARSET.search(body[:4096])
+    candidates.append(meta[1].decode("ascii", "ignore") if meta else None)
+    for candidate in candidates:
+        codec = _known_codec(candidate)
+        if codec:
+            try:
+                return body.decode(codec), codec
+            except UnicodeDecodeError:
+                continue
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(body[:200_000]).best()
+    codec = _known_codec(best.encoding) if best else None
+    codec = codec or "utf-8"
+    return body.decode(codec, errors="replace"), codec
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _is_text(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # no type given: try it as HTML
+    main = content_type.split(";")[0].strip().lower()
+    return main in _TEXT_TYPES or main.endswith("+xml")
+
+
+async def _read_file(url: str, cap: int) -> bytes:
+    path = Path(unquote(urlsplit(url).path))
+
+    def read() -> bytes:
+        with path.open("rb") as handle:
+            return handle.read(cap + 1)
+
+    return await asyncio.to_thread(read)
+
+
+async def fetch_page(
+    client: httpx.AsyncClient,
+    watch: Watch,
+    validators: Validators,
+    settings: Settings,
+) -> FetchResult:
+    """Fetch ``watch.url`` within ``watch.timeout`` seconds in all."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(watch.timeout):
+            result = await _fetch(client, watch, validators, settings)
+    except TimeoutError:
+        result = FetchResult(
+            url=watch.url, outcome="failed",
+            error=f"no complete response within the {watch.timeout:g} s deadline",
+        )
+    except httpx.HTTPError as exc:
+        result = FetchResult(url=watch.url, outcome="failed", error=_describe(exc))
+    except OSError as exc:
+        result = FetchResult(url=watch.url, outcome="failed",
+                             error=exc.strerror or exc.__class__.__name__)
+    duration = time.perf_counter() - started
+    return replace(result, duration=duration)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    kind = {
+        httpx.ConnectError: "cannot connect",
+        httpx.ConnectTimeout: "connect timeout",
+        httpx.ReadTimeout: "read timeout",
+        httpx.ReadError: "connection broken while reading",
+        httpx.RemoteProtocolError: "protocol error",
+        httpx.UnsupportedProtocol: "unsupported URL scheme",
+    }
+    for cls, text in kind.items():
+        if type(exc) is cls:
+            detail = str(exc)
+            return f"{text}: {detail}" if detail else text
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    watch: Watch,
+    validators: Validators,
+    settings: Settings,
+) -> FetchResult:
+    url = watch.url
+    if url.startswith("file:"):
+        if not settings.allow_file_urls:
+            return FetchResult(url=url, outcome="failed", error="file:// URLs are not allowed")
+        body = await _read_file(url, settings.max_body)
+        if len(body) > settings.max_body:
+            return FetchResult(url=url, outcome="failed",
+                               error=f"body larger than the {settings.max_body} byte cap")
+        text, encoding = decode_body(body, None)
+        return FetchResult(url=url, outcome="ok", status=200, text=text, final_url=url,
+                           encoding=encoding, bytes=len(body))
+
+    headers = dict(watch.headers)
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    timeout = httpx.Timeout(watch.timeout)
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        scheme = urlsplit(current).scheme.lower()
+        if scheme not in ("http", "https"):
+            return FetchResult(url=url, outcome="failed", final_url=current,
+                               error=f"refused redirect to a {scheme or 'relative'}: URL")
+        async with client.stream("GET", current, headers=headers, timeout=timeout) as response:
+            if response.has_redirect_location:
+                current = str(response.url.join(response.headers["Location"]))
+                continue
+            return await _read_response(url, response, settings)
+    return FetchResult(url=url, outcome="failed", final_url=current,
+                       error=f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _read_response(url: str, response: httpx.Response, settings: Settings) -> FetchResult:
+    status = response.status_code
+    content_type = response.headers.get("Content-Type")
+    final_url = str(response.url)
+    new_validators = Validators(
+        etag=response.headers.get("ETag"),
+        last_modified=response.headers.get("Last-Modified"),
+    )
+    if status == 304:
+        return FetchResult(url=url, outcome="not_modified", status=status,
+                           final_url=final_url, validators=new_validators)
+    if status >= 400 or status < 200:
+        reason = response.reason_phrase or ""
+        return FetchResult(
+            url=url, outcome="failed", status=status, final_url=final_url,
+            error=f"HTTP {status} {reason}".strip(),
+            retry_after=_retry_after(response.headers.get("Retry-After"))
+            if status in (429, 503) else None,
+        )
+    if not _is_text(content_type):
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           content_type=content_type,
+                           error=f"not a web page: Content-Type {content_type}")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > settings.max_body:
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=f"body of {declared} bytes is over the "
+                           f"{settings.max_body} byte cap")
+    try:
+        inflater = _Inflater(response.headers.get("Content-Encoding", ""), settings.max_body)
+    except ValueError as exc:
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=str(exc))
+    parts: list[bytes] = []
+    try:
+        async for chunk in response.aiter_raw():
+            parts.append(inflater.feed(chunk))
+    except _BodyTooLarge:
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=f"body over the {settings.max_body} byte cap (decoded)")
+    except zlib.error as exc:
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=f"corrupt {inflater.encoding} body: {exc}")
+    body = b"".join(parts)
+    if not body.strip():
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error="empty response body")
+    text, encoding = decode_body(body, content_type)
+    return FetchResult(
+        url=url, outcome="ok", status=status, text=text, final_url=final_url,
+        content_type=content_type, encoding=encoding, validators=new_validators,
+        bytes=len(body),
+    )

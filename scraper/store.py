@@ -1,0 +1,561 @@
+"""SQLite storage: ``async with open_store(path) as store``. All SQL lives in this module.
+
+- WAL with synchronous=NORMAL and a busy timeout, so a daemon and a ``--once`` run can
+  share one database; every write is one short ``BEGIN IMMEDIATE`` transaction through
+  the one connection of this process, serialised by a lock because tasks sharing an
+  aiosqlite connection would otherwise interleave their transactions.
+- A check (fetch row, new snapshot, stories, alerts) is written in one transaction, so a
+  crash (kill -9) leaves either all of it or none of it.
+- Page and text bodies are content-addressed (blake2b) and zlib-compressed: an unchanged
+  page adds a fetch row, not a copy.
+- The schema version is ``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version n to n+1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiosqlite
+
+from scraper.errors import StoreError
+from scraper.models import Alert, FetchResult, Validators
+
+__all__ = [
+    "CheckRecord",
+    "FetchRow",
+    "SnapshotInfo",
+    "Store",
+    "StoryRecord",
+    "WatchState",
+    "WatchStatus",
+    "content_hash",
+    "open_store",
+]
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the first release.
+    """
+    CREATE TABLE watches (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        interval REAL,
+        etag TEXT,
+        last_modified TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_checked_at TEXT,
+        last_success_at TEXT,
+        last_changed_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT
+    );
+    CREATE TABLE contents (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        watch_id INTEGER NOT NULL REFERENCES watches(id),
+        taken_at TEXT NOT NULL,
+        url TEXT NOT NULL,
+        html_hash TEXT NOT NULL REFERENCES contents(hash),
+        blocks_hash TEXT NOT NULL REFERENCES contents(hash),
+        story_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX snapshots_by_watch ON snapshots(watch_id, id);
+    CREATE TABLE fetches (
+        id INTEGER PRIMARY KEY,
+        watch_id INTEGER NOT NULL REFERENCES watches(id),
+        fetched_at TEXT NOT NULL,
+        url TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        status INTEGER,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        duration_ms REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        snapshot_id INTEGER REFERENCES snapshots(id) ON DELETE SET NULL
+    );
+    CREATE INDEX fetches_by_watch ON fetches(watch_id, id);
+    CREATE TABLE stories (
+        id TEXT PRIMARY KEY,
+        simhash INTEGER NOT NULL,
+        exact TEXT NOT NULL,
+        title TEXT,
+        first_seen_at TEXT NOT NULL,
+        first_watch_id INTEGER NOT NULL REFERENCES watches(id),
+        last_seen_at TEXT NOT NULL
+    );
+    CREATE TABLE snapshot_stories (
+        snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        story_id TEXT NOT NULL REFERENCES stories(id),
+        title TEXT,
+        exact TEXT NOT NULL,
+        simhash INTEGER NOT NULL,
+        text_hash TEXT NOT NULL REFERENCES contents(hash),
+        PRIMARY KEY (snapshot_id, position)
+    );
+    CREATE INDEX snapshot_stories_by_story ON snapshot_stories(story_id);
+    CREATE TABLE alerts (
+        seq INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL UNIQUE,
+        watch_id INTEGER REFERENCES watches(id),
+        created_at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        line TEXT NOT NULL,
+        emitted_at TEXT
+    );
+    CREATE INDEX alerts_pending ON alerts(seq) WHERE emitted_at IS NULL;
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _to_signed(value: int) -> int:
+    """SQLite integers are signed 64-bit; SimHashes are unsigned."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def _to_unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRecord:
+    """A story as stored with a snapshot."""
+
+    story_id: str
+    title: str | None
+    exact: str
+    simhash: int
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    id: int
+    taken_at: str
+    url: str
+    html_hash: str
+    blocks_hash: str
+    story_count: int
+    html_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchState:
+    """What a check needs to know about a watch's past."""
+
+    watch_id: int | None  # None: never seen
+    validators: Validators = field(default_factory=Validators)
+    consecutive_failures: int = 0
+    latest: SnapshotInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """Everything one check writes, in one transaction."""
+
+    watch_name: str
+    url: str
+    interval: float
+    checked_at: str
+    fetch: FetchResult
+    consecutive_failures: int
+    html: str | None = None  # set when a new snapshot is stored
+    blocks: Sequence[dict[str, object]] | None = None
+    stories: Sequence[StoryRecord] = ()
+    new_story_ids: Sequence[str] = ()  # stories first seen in this check
+    changed: bool = False
+    alerts: Sequence[Alert] = ()
+    keep_snapshots: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRow:
+    fetched_at: str
+    outcome: str
+    status: int | None
+    bytes: int
+    duration_ms: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStatus:
+    name: str
+    url: str
+    interval: float | None
+    last_checked_at: str | None
+    last_success_at: str | None
+    last_changed_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+    consecutive_failures: int
+    story_count: int
+    snapshot_count: int
+
+
+def _pack(data: bytes) -> bytes:
+    return zlib.compress(data, 6)
+
+
+class Store:
+    """One aiosqlite connection; use ``open_store``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    # --- transactions ------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a write: {exc}", path=self.path) from exc
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            try:
+                await self._db.commit()
+            except sqlite3.Error as exc:
+                await self._db.rollback()
+                raise StoreError(f"cannot commit: {exc}", path=self.path) from exc
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def watch_state(self, name: str) -> WatchState:
+        rows = await self._db.execute_fetchall(
+            "SELECT id, etag, last_modified, consecutive_failures FROM watches WHERE name = ?",
+            (name,),
+        )
+        if not rows:
+            return WatchState(watch_id=None)
+        watch_id, etag, last_modified, failures = next(iter(rows))
+        latest = await self.latest_snapshot(watch_id)
+        return WatchState(
+            watch_id=watch_id,
+            validators=Validators(etag=etag, last_modified=last_modified),
+            consecutive_failures=failures,
+            latest=latest,
+        )
+
+    async def latest_snapshot(self, watch_id: int) -> SnapshotInfo | None:
+        snapshots = await self.snapshots(watch_id, limit=1)
+        return snapshots[0] if snapshots else None
+
+    async def snapshots(self, watch_id: int, *, limit: int = -1) -> list[SnapshotInfo]:
+        """Newest first."""
+        rows = await self._db.execute_fetchall(
+            "SELECT s.id, s.taken_at, s.url, s.html_hash, s.blocks_hash, s.story_count, c.size "
+            "FROM snapshots s JOIN contents c ON c.hash = s.html_hash "
+            "WHERE s.watch_id = ? ORDER BY s.id DESC LIMIT ?",
+            (watch_id, limit),
+        )
+        return [SnapshotInfo(*row) for row in rows]
+
+    async def watch_id(self, name: str) -> int | None:
+        rows = await self._db.execute_fetchall("SELECT id FROM watches WHERE name = ?", (name,))
+        return next(iter(rows))[0] if rows else None
+
+    async def content(self, digest: str) -> bytes:
+        rows = await self._db.execute_fetchall(
+            "SELECT data FROM contents WHERE hash = ?", (digest,)
+        )
+        if not rows:
+            raise StoreError(f"content {digest} is missing", path=self.path)
+        return zlib.decompress(next(iter(rows))[0])
+
+    async def blocks(self, snapshot: SnapshotInfo) -> list[dict[str, object]]:
+        return json.loads(await self.content(snapshot.blocks_hash))
+
+    async def snapshot_stories(self, snapshot_id: int) -> list[StoryRecord]:
+        rows = await self._db.execute_fetchall(
+            "SELECT ss.story_id, ss.title, ss.exact, ss.simhash, c.data "
+            "FROM snapshot_stories ss JOIN contents c ON c.hash = ss.text_hash "
+            "WHERE ss.snapshot_id = ? ORDER BY ss.position",
+            (snapshot_id,),
+        )
+        return [
+            StoryRecord(story_id, title, exact, _to_unsigned(simhash),
+                        tuple(json.loads(zlib.decompress(data))))
+            for story_id, title, exact, simhash, data in rows
+        ]
+
+    async def known_stories(self) -> list[tuple[str, int, str, int]]:
+        """(story id, simhash, exact hash, first watch id) of every story ever seen."""
+        rows = await self._db.execute_fetchall(
+            "SELECT id, simhash, exact, first_watch_id FROM stories"
+        )
+        return [(sid, _to_unsigned(sh), exact, wid) for sid, sh, exact, wid in rows]
+
+    async def watch_name(self, watch_id: int) -> str | None:
+        rows = await self._db.execute_fetchall("SELECT name FROM watches WHERE id = ?",
+                                               (watch_id,))
+        return next(iter(rows))[0] if rows else None
+
+    async def fetches(self, watch_id: int, *, limit: int = 20) -> list[FetchRow]:
+        rows = await self._db.execute_fetchall(
+            "SELECT fetched_at, outcome, status, bytes, duration_ms, error FROM fetches "
+            "WHERE watch_id = ? ORDER BY id DESC LIMIT ?",
+            (watch_id, limit),
+        )
+        return [FetchRow(*row) for row in rows]
+
+    async def statuses(self) -> list[WatchStatus]:
+        rows = await self._db.execute_fetchall(
+            """
+            SELECT w.name, w.url, w.interval, w.last_checked_at, w.last_success_at,
+                   w.last_changed_at, w.last_error, w.last_error_at, w.consecutive_failures,
+                   COALESCE((SELECT s.story_count FROM snapshots s WHERE s.watch_id = w.id
+                             ORDER BY s.id DESC LIMIT 1), 0),
+                   (SELECT COUNT(*) FROM snapshots s WHERE s.watch_id = w.id)
+            FROM watches w ORDER BY w.name
+            """
+        )
+        return [WatchStatus(*row) for row in rows]
+
+    async def pending_alerts(self) -> list[tuple[str, str]]:
+        """(alert_id, JSON line) of alerts stored but not yet appended to the log."""
+        rows = await self._db.execute_fetchall(
+            "SELECT alert_id, line FROM alerts WHERE emitted_at IS NULL ORDER BY seq"
+        )
+        return [(alert_id, line) for alert_id, line in rows]
+
+    async def integrity_check(self) -> str:
+        rows = await self._db.execute_fetchall("PRAGMA integrity_check")
+        return ", ".join(str(row[0]) for row in rows)
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def record_check(self, record: CheckRecord) -> int | None:
+        """Write one check; returns the new snapshot's id, if one was stored."""
+        fetch = record.fetch
+        try:
+            async with self._transaction() as db:
+                watch_id = await self._upsert_watch(db, record)
+                snapshot_id = None
+                if record.html is not None and record.blocks is not None:
+                    snapshot_id = await self._insert_snapshot(db, watch_id, record)
+                await db.execute(
+                    "INSERT INTO fetches (watch_id, fetched_at, url, outcome, status, bytes, "
+                    "duration_ms, error, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (watch_id, record.checked_at, record.url, fetch.outcome, fetch.status,
+                     fetch.bytes, round(fetch.duration * 1000, 2), fetch.error, snapshot_id),
+                )
+                await self._insert_alerts(db, watch_id, record.alerts)
+                if snapshot_id is not None:
+                    await self._prune(db, watch_id, record.keep_snapshots)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store the check of {record.watch_name!r}: {exc}",
+                             path=self.path) from exc
+        return snapshot_id
+
+    async def _upsert_watch(self, db: aiosqlite.Connection, record: CheckRecord) -> int:
+        fetch = record.fetch
+        ok = fetch.outcome in ("ok", "not_modified")
+        await db.execute(
+            "INSERT INTO watches (name, url, created_at, interval) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET url = excluded.url, interval = excluded.interval",
+            (record.watch_name, record.url, record.checked_at, record.interval),
+        )
+        values: dict[str, object] = {
+            "consecutive_failures": record.consecutive_failures,
+            "last_checked_at": record.checked_at,
+        }
+        if ok:
+            values["last_success_at"] = record.checked_at
+            if fetch.outcome == "ok":
+                # A server that stops sending validators must not keep stale ones.
+                values["etag"] = fetch.validators.etag
+                values["last_modified"] = fetch.validators.last_modified
+        else:
+            values["last_error"] = fetch.error
+            values["last_error_at"] = record.checked_at
+        if record.changed:
+            values["last_changed_at"] = record.checked_at
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        cursor = await db.execute(
+            f"UPDATE watches SET {assignments} WHERE name = ? RETURNING id",
+            (*values.values(), record.watch_name),
+        )
+        row = await cursor.fetchone()
+        await cursor.close()
+        assert row is not None
+        return int(row[0])
+
+    async def _put_content(self, db: aiosqlite.Connection, data: bytes) -> str:
+        digest = content_hash(data)
+        await db.execute(
+            "INSERT OR IGNORE INTO contents (hash, size, data) VALUES (?, ?, ?)",
+            (digest, len(data), _pack(data)),
+        )
+        return digest
+
+    async def _insert_snapshot(
+        self, db: aiosqlite.Connection, watch_id: int, record: CheckRecord
+    ) -> int:
+        assert record.html is not None and record.blocks is not None
+        html_hash = await self._put_content(db, record.html.encode("utf-8"))
+        blocks_json = json.dumps(list(record.blocks), ensure_ascii=False,
+                                 separators=(",", ":"))
+        blocks_hash = await self._put_content(db, blocks_json.encode("utf-8"))
+        cursor = await db.execute(
+            "INSERT INTO snapshots (watch_id, taken_at, url, html_hash, blocks_hash, "
+            "story_count) VALUES (?, ?, ?, ?, ?, ?)",
+            (watch_id, record.checked_at, record.url, html_hash, blocks_hash,
+             len(record.stories)),
+        )
+        snapshot_id = cursor.lastrowid
+        await cursor.close()
+        assert snapshot_id is not None
+        new_ids = set(record.new_story_ids)
+        for position, story in enumerate(record.stories):
+            text = json.dumps(list(story.paragraphs), ensure_ascii=False).encode("utf-8")
+            text_hash = await self._put_content(db, text)
+            if story.story_id in new_ids:
+                await db.execute(
+                    "INSERT OR IGNORE INTO stories (id, simhash, exact, title, first_seen_at, "
+                    "first_watch_id, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (story.story_id, _to_signed(story.simhash), story.exact, story.title,
+                     record.checked_at, watch_id, record.checked_at),
+                )
+            else:
+                await db.execute(
+                    "UPDATE stories SET simhash = ?, exact = ?, title = COALESCE(?, title), "
+                    "last_seen_at = ? WHERE id = ?",
+                    (_to_signed(story.simhash), story.exact, story.title, record.checked_at,
+                     story.story_id),
+                )
+            await db.execute(
+                "INSERT INTO snapshot_stories (snapshot_id, position, story_id, title, exact, "
+                "simhash, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (snapshot_id, position, story.story_id, story.title, story.exact,
+                 _to_signed(story.simhash), text_hash),
+            )
+        return snapshot_id
+
+    async def _insert_alerts(
+        self, db: aiosqlite.Connection, watch_id: int | None, alerts: Iterable[Alert]
+    ) -> None:
+        await db.executemany(
+            "INSERT INTO alerts (alert_id, watch_id, created_at, event, line) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (alert.alert_id, watch_id, alert.ts, alert.event,
+                 json.dumps(alert.as_dict(), ensure_ascii=False, separators=(", ", ": ")))
+                for alert in alerts
+            ],
+        )
+
+    async def _prune(self, db: aiosqlite.Connection, watch_id: int, keep: int) -> None:
+        """Keep the newest ``keep`` snapshots of a watch; drop contents nobody uses."""
+        rows = await db.execute_fetchall(
+            "SELECT id, html_hash, blocks_hash FROM snapshots WHERE watch_id = ? "
+            "ORDER BY id DESC LIMIT -1 OFFSET ?",
+            (watch_id, keep),
+        )
+        if not rows:
+            return
+        ids = [row[0] for row in rows]
+        hashes = {h for row in rows for h in row[1:]}
+        marks = ",".join("?" * len(ids))
+        story_rows = await db.execute_fetchall(
+            f"SELECT text_hash FROM snapshot_stories WHERE snapshot_id IN ({marks})", ids
+        )
+        hashes.update(row[0] for row in story_rows)
+        await db.execute(f"DELETE FROM snapshot_stories WHERE snapshot_id IN ({marks})", ids)
+        await db.execute(
+            f"UPDATE fetches SET snapshot_id = NULL WHERE snapshot_id IN ({marks})", ids
+        )
+        await db.execute(f"DELETE FROM snapshots WHERE id IN ({marks})", ids)
+        await db.executemany(
+            "DELETE FROM contents WHERE hash = ?1 "
+            "AND NOT EXISTS (SELECT 1 FROM snapshots WHERE html_hash = ?1 OR blocks_hash = ?1) "
+            "AND NOT EXISTS (SELECT 1 FROM snapshot_stories WHERE text_hash = ?1)",
+            [(h,) for h in hashes],
+        )
+
+    async def mark_emitted(self, alert_ids: Sequence[str], when: str) -> None:
+        if not alert_ids:
+            return
+        try:
+            async with self._transaction() as db:
+                await db.executemany(
+                    "UPDATE alerts SET emitted_at = ? WHERE alert_id = ?",
+                    [(when, alert_id) for alert_id in alert_ids],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot mark alerts as written: {exc}", path=self.path) from exc
+
+
+async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+    rows = await db.execute_fetchall("PRAGMA user_version")
+    version = int(next(iter(rows))[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has schema version {version}, newer than this program's "
+            f"{SCHEMA_VERSION}; upgrade scraper", path=path,
+        )
+    for target in range(version, SCHEMA_VERSION):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            # executescript would COMMIT first; run statements one by one inside our BEGIN.
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {target + 1}")
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+@asynccontextmanager
+async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
+    """Open (creating and migrating as needed) the database at ``path``."""
+    file = Path(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if not file.exists():
+            # Create it 0600 ourselves: snapshots may hold pages behind credentials.
+            os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot create the database: {exc.strerror}", path=file) from exc
+    try:
+        db = await aiosqlite.connect(file, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the database: {exc}", path=file) from exc
+    try:
+        try:
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await _migrate(db, str(file))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database: {exc}", path=file) from exc
+        yield Store(db, str(file))
+    finally:
+        await db.close()

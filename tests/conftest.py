@@ -1,0 +1,77 @@
+"""Shared fixtures: config files written on the fly, a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+SHARED = REPO.parent / "shared"
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """write_config(watches=[{...}], **settings) -> path of a TOML file in tmp_path."""
+
+    def write(watches: list[dict[str, object]], **settings: object) -> Path:
+        settings.setdefault("database", str(tmp_path / "scraper.db"))
+        settings.setdefault("alert_log", str(tmp_path / "alerts.jsonl"))
+        lines = ["[settings]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in settings.items()]
+        for watch in watches:
+            lines += ["", "[[watch]]"]
+            lines += [f"{k} = {toml_value(v)}" for k, v in watch.items()]
+        path = tmp_path / "scraper.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+def read_alerts(path: Path) -> list[dict[str, object]]:
+    """Parse the alert log back, line by line; every line must be a whole JSON object."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def article_html(title: str, paragraphs: list[str]) -> str:
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+        f"<main><article><h1>{title}</h1>{body}</article></main>"
+        "<footer><p>Copyright the Example Gazette</p></footer></body></html>"
+    )
+
+
+@pytest.fixture
+def server():
+    """A real HTTP server on 127.0.0.1 (threaded, so a slow handler blocks nothing else)."""
+    from pytest_httpserver import HTTPServer
+
+    httpd = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    httpd.start()
+    yield httpd
+    httpd.clear()
+    httpd.stop()
