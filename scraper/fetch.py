@@ -23,6 +23,7 @@ import email.utils
 import re
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -33,7 +34,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from scraper.models import FetchResult, Settings, Validators, Watch
 
-__all__ = ["fetch_page", "make_client"]
+__all__ = ["Fetcher", "HttpClient", "fetch_page", "make_client"]
+
+HttpClient = httpx.AsyncClient  # other modules name the client through this alias
 
 MAX_REDIRECTS = 5
 ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.8,*/*;q=0.5"
@@ -41,6 +44,10 @@ ACCEPT_ENCODING = "gzip, deflate"  # only what we inflate with a bounded decompr
 _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml",
                "text/xml")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+# What the pipeline calls to fetch: fetch_page itself, or a wrapper that adds politeness.
+Fetcher = Callable[[HttpClient, Watch, Validators, Settings], Awaitable[FetchResult]]
 
 
 def make_client(settings: Settings) -> httpx.AsyncClient:

@@ -14,22 +14,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-import httpx
 import structlog
 
 from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
 from scraper.diff import diff_texts, strip_ignored
 from scraper.extract import extract_page
-from scraper.fetch import fetch_page, make_client
+from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.models import Alert, Block, Config, FetchResult, Settings, Watch
 from scraper.store import CheckRecord, Store, WatchState, content_hash, open_store
 
-__all__ = ["CheckResult", "RunResult", "check_watch", "deliver_pending", "run_once"]
+__all__ = [
+    "CheckResult",
+    "RunResult",
+    "check_and_announce",
+    "check_watch",
+    "deliver_pending",
+    "run_once",
+]
 
 log = structlog.get_logger("scraper.pipeline")
 
-CheckStatus = Literal["new", "changed", "unchanged", "failed"]
+CheckStatus = Literal["new", "changed", "unchanged", "failed", "blocked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +94,35 @@ async def _on_failure(
     return CheckResult(watch.name, watch.url, "failed", fetch.error, tuple(alerts))
 
 
+async def _on_blocked(
+    store: Store, watch: Watch, settings: Settings, state: WatchState, fetch: FetchResult,
+    now: str,
+) -> CheckResult:
+    alerts: list[Alert] = []
+    if state.last_outcome != "blocked":  # announce the start of a block, not every check
+        alerts.append(make_alert(
+            ev.FETCH_BLOCKED, watch=watch.name, url=watch.url, ts=now, reason=fetch.error,
+        ))
+    await store.record_check(CheckRecord(
+        watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
+        fetch=fetch, consecutive_failures=state.consecutive_failures, alerts=alerts,
+        keep_snapshots=settings.keep_snapshots,
+    ))
+    return CheckResult(watch.name, watch.url, "blocked", fetch.error, tuple(alerts))
+
+
 async def check_watch(
-    client: httpx.AsyncClient, store: Store, watch: Watch, settings: Settings
+    client: HttpClient, store: Store, watch: Watch, settings: Settings,
+    *, fetcher: Fetcher = fetch_page,
 ) -> CheckResult:
     """Fetch, extract, compare and store one watch; returns the alerts it stored."""
     state = await store.watch_state(watch.name)
-    fetch = await fetch_page(client, watch, state.validators, settings)
+    fetch = await fetcher(client, watch, state.validators, settings)
     now = utc_now()
     if fetch.outcome == "failed":
         return await _on_failure(store, watch, settings, state, fetch, now)
+    if fetch.outcome == "blocked":
+        return await _on_blocked(store, watch, settings, state, fetch, now)
 
     alerts: list[Alert] = []
     if state.consecutive_failures >= settings.failure_threshold:
@@ -156,11 +182,24 @@ async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
     return len(pending) - len(already)
 
 
+async def check_and_announce(
+    client: HttpClient, store: Store, alert_log: AlertLog, watch: Watch, settings: Settings,
+    *, fetcher: Fetcher = fetch_page,
+) -> CheckResult:
+    """check_watch, then append its alerts to the log and mark them written."""
+    result = await check_watch(client, store, watch, settings, fetcher=fetcher)
+    if result.alerts:
+        alert_log.write(result.alerts)
+        await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
+    return result
+
+
 async def run_once(
     config: Config,
     watches: Sequence[Watch] | None = None,
     *,
     on_result: Callable[[CheckResult], None] | None = None,
+    fetcher: Fetcher = fetch_page,
 ) -> RunResult:
     """Check ``watches`` (default: every enabled watch) once, concurrently."""
     settings = config.settings
@@ -174,10 +213,8 @@ async def run_once(
 
             async def one(watch: Watch) -> None:
                 async with limit:
-                    result = await check_watch(client, store, watch, settings)
-                if result.alerts:
-                    alert_log.write(result.alerts)
-                    await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
+                    result = await check_and_announce(client, store, alert_log, watch,
+                                                      settings, fetcher=fetcher)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)

@@ -165,6 +165,7 @@ class WatchState:
     validators: Validators = field(default_factory=Validators)
     consecutive_failures: int = 0
     latest: SnapshotInfo | None = None
+    last_outcome: str | None = None  # of the previous fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,11 +255,16 @@ class Store:
             return WatchState(watch_id=None)
         watch_id, etag, last_modified, failures = next(iter(rows))
         latest = await self.latest_snapshot(watch_id)
+        last = await self._db.execute_fetchall(
+            "SELECT outcome FROM fetches WHERE watch_id = ? ORDER BY id DESC LIMIT 1",
+            (watch_id,),
+        )
         return WatchState(
             watch_id=watch_id,
             validators=Validators(etag=etag, last_modified=last_modified),
             consecutive_failures=failures,
             latest=latest,
+            last_outcome=next(iter(last))[0] if last else None,
         )
 
     async def latest_snapshot(self, watch_id: int) -> SnapshotInfo | None:
