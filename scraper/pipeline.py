@@ -21,15 +21,26 @@ from scraper.alerts import AlertLog, make_alert, utc_now
 from scraper.diff import diff_texts, strip_ignored
 from scraper.extract import extract_page
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
-from scraper.models import Alert, Block, Config, FetchResult, Settings, Watch
-from scraper.store import CheckRecord, Store, WatchState, content_hash, open_store
+from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
+from scraper.models import Alert, Block, Config, FetchResult, Settings, StorySplit, Watch
+from scraper.store import (
+    CheckRecord,
+    Store,
+    StoryRecord,
+    WatchState,
+    content_hash,
+    open_store,
+)
+from scraper.stories import split_stories
 
 __all__ = [
     "CheckResult",
     "RunResult",
     "check_and_announce",
     "check_watch",
+    "compare_snapshot",
     "deliver_pending",
+    "load_story_index",
     "run_once",
 ]
 
@@ -111,11 +122,20 @@ async def _on_blocked(
     return CheckResult(watch.name, watch.url, "blocked", fetch.error, tuple(alerts))
 
 
+async def load_story_index(store: Store) -> StoryIndex:
+    """Every stored story, for telling new stories from ones seen on other watches."""
+    return StoryIndex([KnownStory(*row) for row in await store.known_stories()])
+
+
 async def check_watch(
     client: HttpClient, store: Store, watch: Watch, settings: Settings,
-    *, fetcher: Fetcher = fetch_page,
+    *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
 ) -> CheckResult:
-    """Fetch, extract, compare and store one watch; returns the alerts it stored."""
+    """Fetch, extract, split, compare and store one watch; returns the alerts it stored.
+
+    ``index`` is shared by every check of a run (load it once with load_story_index);
+    without one, it is loaded here.
+    """
     state = await store.watch_state(watch.name)
     fetch = await fetcher(client, watch, state.validators, settings)
     now = utc_now()
@@ -140,35 +160,152 @@ async def check_watch(
                             include=watch.include, exclude=watch.exclude)
         blocks = [_block_dict(b) for b in page.blocks]
         latest = state.latest
+        # Same extracted text as the latest snapshot: nothing to split, store or announce.
         if latest is None or _blocks_hash(blocks) != latest.blocks_hash:
-            old_texts = _texts(await store.blocks(latest)) if latest else None
-            status, page_alerts = _page_alerts(watch, page.title, blocks, old_texts, now)
-            alerts.extend(page_alerts)
-            record = replace(record, html=fetch.text, blocks=blocks,
-                           changed=status in ("new", "changed"))
+            previous = None
+            if latest is not None:
+                previous = Previous(
+                    texts=_texts(await store.blocks(latest)),
+                    stories=await store.snapshot_stories(latest.id),
+                )
+            if index is None:
+                index = await load_story_index(store)
+            comparison = compare_snapshot(
+                watch, page.title, _texts(blocks), split_stories(page), previous, index, now,
+            )
+            alerts.extend(comparison.alerts)
+            status = comparison.status
+            record = replace(
+                record, html=fetch.text, blocks=blocks, stories=comparison.stories,
+                new_story_ids=comparison.new_story_ids, changed=status != "unchanged",
+            )
     record = replace(record, alerts=alerts)
     await store.record_check(record)
     return CheckResult(watch.name, watch.url, status, None, tuple(alerts))
 
 
-def _page_alerts(
-    watch: Watch, title: str | None, blocks: Sequence[dict[str, object]],
-    old_texts: list[str] | None, now: str,
-) -> tuple[CheckStatus, list[Alert]]:
-    new_texts = _texts(blocks)
-    if old_texts is None:
-        return "new", [make_alert(
-            ev.PAGE_NEW, watch=watch.name, url=watch.url, ts=now, title=title,
-            blocks=len(new_texts),
-        )]
-    diff = diff_texts(strip_ignored(old_texts, watch.ignore),
-                      strip_ignored(new_texts, watch.ignore))
-    if diff.empty:
-        return "unchanged", []  # stored as a new version, but nothing to announce
-    return "changed", [make_alert(
-        ev.PAGE_CHANGED, watch=watch.name, url=watch.url, ts=now, title=title,
-        added=diff.added, removed=diff.removed, changed=diff.changed, diff=diff.unified,
-    )]
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The latest stored snapshot of a watch: its block texts and its stories."""
+
+    texts: list[str]
+    stories: Sequence[StoryRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    status: CheckStatus
+    alerts: tuple[Alert, ...]
+    stories: tuple[StoryRecord, ...]  # the new snapshot's stories, with their ids
+    new_story_ids: tuple[str, ...]  # ids first seen anywhere in this check
+
+
+def _story_lines(
+    title: str | None, paragraphs: Sequence[str], ignore: Sequence[str]
+) -> tuple[str, ...]:
+    # The headline is the first line, so a changed headline is a changed story.
+    head = (f"# {title}",) if title else ()
+    return head + strip_ignored(paragraphs, ignore)
+
+
+def _lead(paragraphs: Sequence[str], limit: int = 280) -> str:
+    text = paragraphs[0] if paragraphs else ""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def compare_snapshot(
+    watch: Watch,
+    page_title: str | None,
+    texts: list[str],
+    split: StorySplit,
+    previous: Previous | None,
+    index: StoryIndex,
+    now: str,
+) -> Comparison:
+    """Decide what a new snapshot announces. Pure: no I/O; updates ``index`` in place.
+
+    - first snapshot: one page.new line listing its stories (recorded, not announced
+      one by one);
+    - later: per story (matched by fingerprint to the previous snapshot): story.changed
+      with that story's diff, story.new (first seen anywhere), story.duplicate (first
+      seen on another watch), story.removed; page.mixed when a page starts carrying
+      more than one story; page.changed only for pages without stories (section fronts);
+    - text outside stories (teasers, dropped repeats) changing alone announces nothing.
+    """
+    def alert(event: str, **fields: object) -> Alert:
+        return make_alert(event, watch=watch.name, url=watch.url, ts=now, **fields)
+
+    old_stories = list(previous.stories) if previous else []
+    matches = match_stories(
+        [PreviousStory(s.story_id, s.title, s.exact, s.simhash) for s in old_stories],
+        split.stories,
+    )
+    alerts: list[Alert] = []
+    records: list[StoryRecord] = []
+    new_ids: list[str] = []
+    for match, story in zip(matches, split.stories, strict=True):
+        fingerprint = story.fingerprint
+        if match.old_index is not None:
+            old = old_stories[match.old_index]
+            story_id = old.story_id
+            if old.exact != fingerprint.exact or old.title != story.title:
+                diff = diff_texts(_story_lines(old.title, old.paragraphs, watch.ignore),
+                                  _story_lines(story.title, story.paragraphs, watch.ignore))
+                if not diff.empty:
+                    alerts.append(alert(
+                        ev.STORY_CHANGED, story_id=story_id, title=story.title,
+                        added=diff.added, removed=diff.removed, changed=diff.changed,
+                        diff=diff.unified,
+                    ))
+        else:
+            known = index.find(fingerprint.exact, fingerprint.simhash)
+            if known is not None:
+                story_id = known.story_id
+                if previous is not None and known.first_watch != watch.name:
+                    alerts.append(alert(
+                        ev.STORY_DUPLICATE, story_id=story_id, title=story.title,
+                        first_watch=known.first_watch,
+                    ))
+            else:
+                story_id = story.id
+                new_ids.append(story_id)
+                index.add(KnownStory(story_id, fingerprint.simhash, fingerprint.exact,
+                                     watch.name))
+                if previous is not None:
+                    alerts.append(alert(
+                        ev.STORY_NEW, story_id=story_id, title=story.title,
+                        paragraphs=len(story.paragraphs), lead=_lead(story.paragraphs),
+                    ))
+        records.append(StoryRecord(story_id, story.title, fingerprint.exact,
+                                   fingerprint.simhash, story.paragraphs))
+
+    if previous is None:
+        alerts.append(alert(
+            ev.PAGE_NEW, title=page_title, blocks=len(texts), mixed=split.mixed,
+            stories=[{"story_id": r.story_id, "title": r.title,
+                      "paragraphs": len(r.paragraphs)} for r in records],
+        ))
+        return Comparison("new", tuple(alerts), tuple(records), tuple(new_ids))
+
+    matched = {m.old_index for m in matches if m.old_index is not None}
+    for j, old in enumerate(old_stories):
+        if j not in matched:
+            alerts.append(alert(ev.STORY_REMOVED, story_id=old.story_id, title=old.title))
+    if split.mixed and len(old_stories) <= 1:
+        alerts.append(alert(
+            ev.PAGE_MIXED, title=page_title,
+            stories=[{"story_id": r.story_id, "title": r.title} for r in records],
+        ))
+    if not records and not old_stories:
+        diff = diff_texts(strip_ignored(previous.texts, watch.ignore),
+                          strip_ignored(texts, watch.ignore))
+        if not diff.empty:
+            alerts.append(alert(
+                ev.PAGE_CHANGED, title=page_title, added=diff.added, removed=diff.removed,
+                changed=diff.changed, diff=diff.unified,
+            ))
+    status: CheckStatus = "changed" if alerts else "unchanged"
+    return Comparison(status, tuple(alerts), tuple(records), tuple(new_ids))
 
 
 async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
@@ -184,10 +321,10 @@ async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
 
 async def check_and_announce(
     client: HttpClient, store: Store, alert_log: AlertLog, watch: Watch, settings: Settings,
-    *, fetcher: Fetcher = fetch_page,
+    *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
 ) -> CheckResult:
     """check_watch, then append its alerts to the log and mark them written."""
-    result = await check_watch(client, store, watch, settings, fetcher=fetcher)
+    result = await check_watch(client, store, watch, settings, fetcher=fetcher, index=index)
     if result.alerts:
         alert_log.write(result.alerts)
         await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
@@ -210,11 +347,12 @@ async def run_once(
     try:
         async with open_store(settings.database) as store, make_client(settings) as client:
             await deliver_pending(store, alert_log)
+            index = await load_story_index(store)
 
             async def one(watch: Watch) -> None:
                 async with limit:
                     result = await check_and_announce(client, store, alert_log, watch,
-                                                      settings, fetcher=fetcher)
+                                                      settings, fetcher=fetcher, index=index)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)

@@ -309,12 +309,22 @@ class Store:
             for story_id, title, exact, simhash, data in rows
         ]
 
-    async def known_stories(self) -> list[tuple[str, int, str, int]]:
-        """(story id, simhash, exact hash, first watch id) of every story ever seen."""
+    async def known_stories(self) -> list[tuple[str, int, str, str]]:
+        """(story id, simhash, exact hash, first watch's name) of every story ever seen."""
         rows = await self._db.execute_fetchall(
-            "SELECT id, simhash, exact, first_watch_id FROM stories"
+            "SELECT s.id, s.simhash, s.exact, w.name FROM stories s "
+            "JOIN watches w ON w.id = s.first_watch_id"
         )
-        return [(sid, _to_unsigned(sh), exact, wid) for sid, sh, exact, wid in rows]
+        return [(sid, _to_unsigned(sh), exact, name) for sid, sh, exact, name in rows]
+
+    async def previous_stories(self, snapshot_id: int) -> list[tuple[str, str | None, str, int]]:
+        """(story id, title, exact, simhash) of a snapshot's stories, without their text."""
+        rows = await self._db.execute_fetchall(
+            "SELECT story_id, title, exact, simhash FROM snapshot_stories "
+            "WHERE snapshot_id = ? ORDER BY position",
+            (snapshot_id,),
+        )
+        return [(sid, title, exact, _to_unsigned(sh)) for sid, title, exact, sh in rows]
 
     async def watch_name(self, watch_id: int) -> str | None:
         rows = await self._db.execute_fetchall("SELECT name FROM watches WHERE id = ?",

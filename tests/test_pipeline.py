@@ -79,8 +79,11 @@ async def test_new_then_unchanged_then_changed_paragraph(server, write_config, t
     third = await run_once(config)
     assert [r.status for r in third.results] == ["changed"]
     alerts = read_alerts(log)
-    assert [a["event"] for a in alerts] == ["page.new", "page.changed"]
+    # An article page holds one story: the edit is announced as a change of that story.
+    assert [a["event"] for a in alerts] == ["page.new", "story.changed"]
     change = alerts[1]
+    assert change["story_id"] == alerts[0]["stories"][0]["story_id"]
+    assert change["title"] == "Cycle lanes approved"
     assert (change["added"], change["removed"], change["changed"]) == (0, 0, 1)
     assert "-Work on the first section along the river road" in change["diff"]
     assert "+Work on the first section is now due to start in May." in change["diff"]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
+from scraper.models import Fingerprint, Story
+from scraper.stories import NEAR_DISTANCE
+
+
+def story(title: str | None, simhash: int, exact: str) -> Story:
+    return Story(title=title, paragraphs=("p",), fingerprint=Fingerprint(exact, simhash))
+
+
+def test_exact_match_first_then_nearest():
+    old = [PreviousStory("a", "A", "ea", 0b0000), PreviousStory("b", "B", "eb", 0xFF00)]
+    new = [story("B", 0xFF01, "eb2"), story("A", 0b0000, "ea")]
+    matches = match_stories(old, new)
+    assert [m.old_index for m in matches] == [1, 0]
+
+
+def test_far_story_with_other_title_is_unmatched():
+    far = (1 << NEAR_DISTANCE + 1) - 1  # NEAR_DISTANCE + 1 bits set
+    old = [PreviousStory("a", "Old headline", "ea", 0)]
+    matches = match_stories(old, [story("New headline", far, "en")])
+    assert matches[0].old_index is None
+
+
+def test_heavy_rewrite_under_the_same_headline_is_the_same_story():
+    old = [PreviousStory("a", "Ferry strike called off", "ea", 0)]
+    matches = match_stories(old, [story("Ferry strike called off", (1 << 40) - 1, "en")])
+    assert matches[0].old_index == 0
+
+
+def test_each_old_story_is_matched_once():
+    old = [PreviousStory("a", None, "ea", 0)]
+    matches = match_stories(old, [story(None, 1, "x"), story(None, 3, "y")])
+    assert [m.old_index for m in matches] == [0, None]
+
+
+def test_index_finds_exact_and_near_but_not_far():
+    index = StoryIndex([KnownStory("s1", 0, "e1", "w")])
+    assert index.find("e1", 1 << 63) is not None  # exact hash wins whatever the SimHash
+    assert index.find("other", 0b111) is not None
+    assert index.find("other", (1 << (NEAR_DISTANCE + 1)) - 1) is None
+    index.add(KnownStory("s2", 1 << 63, "e2", "v"))
+    found = index.find("zzz", 1 << 63)
+    assert found is not None and found.story_id == "s2" and len(index) == 2

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from scraper.errors import StoreError
+from scraper.models import Alert, FetchResult
+from scraper.store import SCHEMA_VERSION, CheckRecord, StoryRecord, open_store
+
+
+def record(name: str = "w", html: str | None = "<p>x</p>", **kw) -> CheckRecord:
+    kw.setdefault("fetch", FetchResult(url="https://e.org/", outcome="ok", status=200))
+    return CheckRecord(
+        watch_name=name, url="https://e.org/", interval=60, checked_at="2026-01-01T00:00:00Z",
+        consecutive_failures=0, html=html,
+        blocks=[{"kind": "paragraph", "text": html or "", "position": 0}] if html else None,
+        **kw,
+    )
+
+
+async def test_new_database_is_private_and_versioned(tmp_path):
+    path = tmp_path / "sub" / "s.db"
+    async with open_store(path) as store:
+        assert await store.integrity_check() == "ok"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this program"):
+        async with open_store(path):
+            pass
+
+
+async def test_unchanged_content_is_stored_once(tmp_path):
+    async with open_store(tmp_path / "s.db") as store:
+        await store.record_check(record(html="<p>same</p>"))
+        await store.record_check(record("other", html="<p>same</p>"))
+        rows = await store._db.execute_fetchall("SELECT COUNT(*) FROM contents")
+        assert next(iter(rows))[0] == 2  # one html body, one blocks list: shared by both
+
+
+async def test_failed_write_rolls_back_everything(tmp_path):
+    alert = Alert("id1", "2026-01-01T00:00:00Z", "page.new", "w", "https://e.org/")
+    async with open_store(tmp_path / "s.db") as store:
+        await store.record_check(record(alerts=[alert]))
+        # The same alert id again violates UNIQUE: the whole check must roll back.
+        with pytest.raises(StoreError):
+            await store.record_check(record(html="<p>second</p>", alerts=[alert]))
+        watch_id = await store.watch_id("w")
+        assert watch_id is not None
+        assert len(await store.snapshots(watch_id)) == 1
+        assert len(await store.fetches(watch_id)) == 1
+        assert await store.integrity_check() == "ok"
+
+
+async def test_stories_round_trip_with_unsigned_simhash(tmp_path):
+    big = (1 << 64) - 5
+    story = StoryRecord("abc", "T", "e1", big, ("p1", "p2"))
+    async with open_store(tmp_path / "s.db") as store:
+        snap = await store.record_check(record(stories=[story], new_story_ids=["abc"]))
+        assert snap is not None
+        assert await store.snapshot_stories(snap) == [story]
+        assert await store.known_stories() == [("abc", big, "e1", "w")]
+
+
+async def test_unwritable_location_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create the database"):
+        async with open_store(blocker / "s.db"):
+            pass
