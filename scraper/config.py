@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from scraper.errors import ConfigError
-from scraper.models import Config, Settings, Watch
+from scraper.models import Config, Notify, Settings, Watch
 
 __all__ = ["default_paths", "load_config", "parse_duration", "parse_size"]
 
@@ -192,12 +192,15 @@ _SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
     "host_delay": _non_negative,
     "shutdown_timeout": parse_duration,
     "compare_versions": _positive_int,
+    "alert_log_max_size": lambda v: 0 if v == 0 else parse_size(v),
+    "alert_log_backups": _positive_int,
 }
 
 _WATCH_KEYS = {
     "name", "url", "interval", "timeout", "include", "exclude", "headers", "enabled",
-    "robots", "ignore",
+    "robots", "ignore", "debounce",
 }
+_NOTIFY_KEYS = {"name", "url", "kind", "events", "watches", "headers", "timeout", "retries"}
 
 
 class _Source:
@@ -293,6 +296,7 @@ def _parse_watch(raw: object, index: int, settings: Settings, source: _Source) -
         "enabled": _bool,
         "robots": _bool,
         "ignore": _regexes,
+        "debounce": lambda v: 0.0 if v == 0 else parse_duration(v),
     }
     values: dict[str, Any] = {"interval": settings.interval, "timeout": settings.timeout}
     for key, value in raw.items():
@@ -301,6 +305,63 @@ def _parse_watch(raw: object, index: int, settings: Settings, source: _Source) -
         except ValueError as exc:
             raise fail(str(exc), key) from None
     return Watch(**values)
+
+
+def _events(value: object) -> tuple[str, ...]:
+    from scraper.alerts import EVENTS
+
+    events = _string_list(value)
+    for event in events:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
+    return events
+
+
+def _parse_notify(raw: object, index: int, watch_names: set[str], source: _Source) -> Notify:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[[notify]] number {index + 1} must be a table", path=source.path)
+    label = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
+
+    def fail(message: str, key: str) -> ConfigError:
+        error = source.error(message, table="notify", key=key, index=index)
+        error.message = f"notify {label!r}: {message}"
+        return error
+
+    for key in raw:
+        if key not in _NOTIFY_KEYS:
+            raise fail(_unknown_key_message(key, _NOTIFY_KEYS), key)
+    if "url" not in raw:
+        raise fail("missing required key 'url'", "url")
+
+    def kind(value: object) -> str:
+        if value not in ("webhook", "apprise"):
+            raise ValueError(f"expected \"webhook\" or \"apprise\", got {value!r}")
+        return str(value)
+
+    def watches(value: object) -> tuple[str, ...]:
+        names = _string_list(value)
+        unknown = [n for n in names if n not in watch_names]
+        if unknown:
+            raise ValueError(f"no watch named {', '.join(map(repr, unknown))}")
+        return names
+
+    checks: dict[str, Callable[[Any], Any]] = {
+        "name": _string, "url": _string, "kind": kind, "events": _events,
+        "watches": watches, "headers": _headers, "timeout": parse_duration,
+        "retries": lambda v: 0 if v == 0 else _positive_int(v),
+    }
+    values: dict[str, Any] = {"name": label}
+    for key, value in raw.items():
+        try:
+            values[key] = checks[key](value)
+        except ValueError as exc:
+            raise fail(str(exc), key) from None
+    if values.get("kind", "webhook") == "webhook":
+        try:
+            _url(values["url"], allow_file=False, base=source.path.parent)
+        except ValueError as exc:
+            raise fail(str(exc), "url") from None
+    return Notify(**values)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -325,9 +386,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"invalid TOML: {exc}", path=file) from None
     source = _Source(file, text)
     for key in raw:
-        if key not in ("settings", "watch"):
+        if key not in ("settings", "watch", "notify"):
             raise ConfigError(
-                _unknown_key_message(key, {"settings", "watch"}) + " (top level)",
+                _unknown_key_message(key, {"settings", "watch", "notify"}) + " (top level)",
                 path=file, key=key,
             )
     settings = _parse_settings(raw.get("settings"), source)
@@ -347,4 +408,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             )
         seen[watch.name] = index
         watches.append(watch)
-    return Config(path=str(file), settings=settings, watches=tuple(watches))
+    notify_tables = raw.get("notify", [])
+    if not isinstance(notify_tables, list):
+        raise ConfigError("write each target as a [[notify]] table", path=file, key="notify")
+    notify = tuple(
+        _parse_notify(table, index, set(seen), source)
+        for index, table in enumerate(notify_tables)
+    )
+    return Config(path=str(file), settings=settings, watches=tuple(watches), notify=notify)

@@ -116,6 +116,7 @@ class Watch:
     enabled: bool = True
     robots: bool = True  # obey robots.txt (daemon)
     ignore: tuple[str, ...] = ()  # regexes removed from text before diffing
+    debounce: float = 0.0  # seconds: hold story.changed until the page is quiet this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,23 @@ class Settings:
     jitter: float = 0.1  # share of the interval
     host_delay: float = 1.0  # seconds between two requests to one host (daemon)
     shutdown_timeout: float = 10.0
-    compare_versions: int = 1
+    compare_versions: int = 1  # a flip back to one of the last N versions is not announced
+    alert_log_max_size: int = 0  # rotate the alert log in-process past this size; 0: never
+    alert_log_backups: int = 5  # rotated files kept (alerts.jsonl.1 ... .N)
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A [[notify]] table: where chosen events are delivered beyond the log."""
+
+    name: str
+    url: str  # http(s) webhook, or an Apprise URL when kind = "apprise"
+    kind: Literal["webhook", "apprise"] = "webhook"
+    events: tuple[str, ...] = ()  # empty: every event
+    watches: tuple[str, ...] = ()  # empty: every watch
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 10.0
+    retries: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,7 @@ class Config:
     path: str
     settings: Settings
     watches: tuple[Watch, ...]
+    notify: tuple[Notify, ...] = ()
 
     def watch(self, name: str) -> Watch:
         for watch in self.watches:
