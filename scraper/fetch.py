@@ -34,9 +34,10 @@ from httpx_aiohttp import AiohttpTransport
 
 from scraper.models import FetchResult, Settings, Validators, Watch
 
-__all__ = ["Fetcher", "HttpClient", "fetch_page", "make_client"]
+__all__ = ["Fetcher", "HttpClient", "HttpError", "fetch_page", "make_client"]
 
 HttpClient = httpx.AsyncClient  # other modules name the client through this alias
+HttpError = httpx.HTTPError  # and catch its errors through this one
 
 MAX_REDIRECTS = 5
 ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.8,*/*;q=0.5"
