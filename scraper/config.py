@@ -361,6 +361,12 @@ def _parse_notify(raw: object, index: int, watch_names: set[str], source: _Sourc
             _url(values["url"], allow_file=False, base=source.path.parent)
         except ValueError as exc:
             raise fail(str(exc), "url") from None
+    else:
+        try:
+            import apprise  # noqa: F401
+        except ImportError:
+            raise fail("kind \"apprise\" needs Apprise: pip install 'scraper[apprise]'",
+                       "kind") from None
     return Notify(**values)
 
 
@@ -411,8 +417,14 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     notify_tables = raw.get("notify", [])
     if not isinstance(notify_tables, list):
         raise ConfigError("write each target as a [[notify]] table", path=file, key="notify")
-    notify = tuple(
-        _parse_notify(table, index, set(seen), source)
-        for index, table in enumerate(notify_tables)
-    )
-    return Config(path=str(file), settings=settings, watches=tuple(watches), notify=notify)
+    notify: list[Notify] = []
+    for index, table in enumerate(notify_tables):
+        target = _parse_notify(table, index, set(seen), source)
+        if any(other.name == target.name for other in notify):
+            raise ConfigError(
+                f"duplicate [[notify]] name {target.name!r}; give each target its own name",
+                path=file, key="name", line=source.line_of("name", "notify", index),
+            )
+        notify.append(target)
+    return Config(path=str(file), settings=settings, watches=tuple(watches),
+                  notify=tuple(notify))

@@ -10,19 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 import structlog
 
 from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
+from scraper.deliver import deliver_due, delivery_loop
 from scraper.diff import diff_texts, strip_ignored
 from scraper.extract import extract_page
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
-from scraper.models import Alert, Block, Config, FetchResult, Settings, StorySplit, Watch
+from scraper.models import (
+    Alert,
+    Block,
+    Config,
+    FetchResult,
+    Fingerprint,
+    Notify,
+    Settings,
+    Story,
+    StorySplit,
+    Watch,
+)
 from scraper.store import (
     CheckRecord,
     Store,
@@ -87,7 +100,7 @@ def _texts(blocks: Sequence[dict[str, object]]) -> list[str]:
 
 async def _on_failure(
     store: Store, watch: Watch, settings: Settings, state: WatchState, fetch: FetchResult,
-    now: str,
+    now: str, notify: Sequence[Notify],
 ) -> CheckResult:
     failures = state.consecutive_failures + 1
     alerts: list[Alert] = []
@@ -100,6 +113,7 @@ async def _on_failure(
     await store.record_check(CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
         fetch=fetch, consecutive_failures=failures, alerts=alerts,
+        deliveries=_deliveries(alerts, notify, watch.name),
         keep_snapshots=settings.keep_snapshots,
     ))
     return CheckResult(watch.name, watch.url, "failed", fetch.error, tuple(alerts))
@@ -107,7 +121,7 @@ async def _on_failure(
 
 async def _on_blocked(
     store: Store, watch: Watch, settings: Settings, state: WatchState, fetch: FetchResult,
-    now: str,
+    now: str, notify: Sequence[Notify],
 ) -> CheckResult:
     alerts: list[Alert] = []
     if state.last_outcome != "blocked":  # announce the start of a block, not every check
@@ -117,6 +131,7 @@ async def _on_blocked(
     await store.record_check(CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
         fetch=fetch, consecutive_failures=state.consecutive_failures, alerts=alerts,
+        deliveries=_deliveries(alerts, notify, watch.name),
         keep_snapshots=settings.keep_snapshots,
     ))
     return CheckResult(watch.name, watch.url, "blocked", fetch.error, tuple(alerts))
@@ -130,19 +145,21 @@ async def load_story_index(store: Store) -> StoryIndex:
 async def check_watch(
     client: HttpClient, store: Store, watch: Watch, settings: Settings,
     *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
+    notify: Sequence[Notify] = (),
 ) -> CheckResult:
     """Fetch, extract, split, compare and store one watch; returns the alerts it stored.
 
     ``index`` is shared by every check of a run (load it once with load_story_index);
-    without one, it is loaded here.
+    without one, it is loaded here. ``notify``: the [[notify]] targets, whose deliveries
+    are queued in the same transaction as the alerts.
     """
     state = await store.watch_state(watch.name)
     fetch = await fetcher(client, watch, state.validators, settings)
     now = utc_now()
     if fetch.outcome == "failed":
-        return await _on_failure(store, watch, settings, state, fetch, now)
+        return await _on_failure(store, watch, settings, state, fetch, now, notify)
     if fetch.outcome == "blocked":
-        return await _on_blocked(store, watch, settings, state, fetch, now)
+        return await _on_blocked(store, watch, settings, state, fetch, now, notify)
 
     alerts: list[Alert] = []
     if state.consecutive_failures >= settings.failure_threshold:
@@ -155,33 +172,100 @@ async def check_watch(
         fetch=fetch, consecutive_failures=0, keep_snapshots=settings.keep_snapshots,
     )
     status: CheckStatus = "unchanged"
+    if index is None:
+        index = await load_story_index(store)
     if fetch.outcome == "ok" and fetch.text is not None:
         page = extract_page(fetch.text, url=fetch.final_url or watch.url,
                             include=watch.include, exclude=watch.exclude)
         blocks = [_block_dict(b) for b in page.blocks]
+        blocks_hash = _blocks_hash(blocks)
         latest = state.latest
         # Same extracted text as the latest snapshot: nothing to split, store or announce.
-        if latest is None or _blocks_hash(blocks) != latest.blocks_hash:
-            previous = None
-            if latest is not None:
+        if latest is None or blocks_hash != latest.blocks_hash:
+            previous, recent, flip_back = None, {}, False
+            if latest is not None and state.watch_id is not None:
                 previous = Previous(
                     texts=_texts(await store.blocks(latest)),
                     stories=await store.snapshot_stories(latest.id),
                 )
-            if index is None:
-                index = await load_story_index(store)
+                if settings.compare_versions > 1:
+                    # Noise control: a page flipping back to a recent version says nothing.
+                    window = await store.snapshots(state.watch_id, limit=settings.compare_versions)
+                    flip_back = blocks_hash in {s.blocks_hash for s in window}
+                    recent = await store.recent_story_versions(
+                        state.watch_id, settings.compare_versions)
             comparison = compare_snapshot(
                 watch, page.title, _texts(blocks), split_stories(page), previous, index, now,
+                recent=recent,
             )
-            alerts.extend(comparison.alerts)
-            status = comparison.status
+            # Debounce: store every version now, announce the net change once it settles.
+            held = watch.debounce > 0 and previous is not None
+            if not (held or flip_back):
+                alerts.extend(comparison.alerts)
+            status = "unchanged" if flip_back else comparison.status
             record = replace(
                 record, html=fetch.text, blocks=blocks, stories=comparison.stories,
                 new_story_ids=comparison.new_story_ids, changed=status != "unchanged",
+                announced=not held,
             )
-    record = replace(record, alerts=alerts)
+    record = replace(record, alerts=alerts,
+                     deliveries=_deliveries(alerts, notify, watch.name))
     await store.record_check(record)
+    if watch.debounce > 0:
+        alerts.extend(await _release_held(store, watch, settings, index, notify, now))
     return CheckResult(watch.name, watch.url, status, None, tuple(alerts))
+
+
+def _deliveries(
+    alerts: Sequence[Alert], notify: Sequence[Notify], watch_name: str
+) -> list[tuple[str, str]]:
+    """(alert id, target) for every [[notify]] target that wants the alert."""
+    return [
+        (alert.alert_id, target.name)
+        for alert in alerts
+        for target in notify
+        if (not target.events or alert.event in target.events)
+        and (not target.watches or watch_name in target.watches)
+    ]
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    parse = datetime.fromisoformat
+    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))
+            ).total_seconds()
+
+
+async def _release_held(
+    store: Store, watch: Watch, settings: Settings, index: StoryIndex,
+    notify: Sequence[Notify], now: str,
+) -> list[Alert]:
+    """Announce a debounced change once ``watch.debounce`` has passed since it began:
+    one set of alerts for the net change from the last announced snapshot."""
+    watch_id = await store.watch_id(watch.name)
+    held = await store.held_change(watch_id) if watch_id is not None else None
+    if held is None:
+        return []
+    baseline, newest, first_held_at = held
+    if _seconds_between(first_held_at, now) < watch.debounce:
+        return []
+    alerts: list[Alert] = []
+    if newest.blocks_hash != baseline.blocks_hash:  # not a flip back to what was announced
+        texts = _texts(await store.blocks(newest))
+        stories = await store.snapshot_stories(newest.id)
+        split = StorySplit(tuple(
+            Story(r.title, r.paragraphs, Fingerprint(r.exact, r.simhash)) for r in stories
+        ))
+        previous = Previous(_texts(await store.blocks(baseline)),
+                            await store.snapshot_stories(baseline.id))
+        fresh = await store.stories_first_seen_since(watch_id, baseline.taken_at)
+        title = next((str(b["text"]) for b in await store.blocks(newest)
+                      if b.get("kind") == "title"), None)
+        comparison = compare_snapshot(watch, title, texts, split, previous, index, now,
+                                      fresh=fresh)
+        alerts = list(comparison.alerts)
+    await store.record_release(watch.name, newest.id, alerts,
+                               _deliveries(alerts, notify, watch.name))
+    return alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +305,9 @@ def compare_snapshot(
     previous: Previous | None,
     index: StoryIndex,
     now: str,
+    *,
+    recent: Mapping[str, set[str]] | None = None,
+    fresh: set[str] | None = None,
 ) -> Comparison:
     """Decide what a new snapshot announces. Pure: no I/O; updates ``index`` in place.
 
@@ -230,7 +317,11 @@ def compare_snapshot(
       with that story's diff, story.new (first seen anywhere), story.duplicate (first
       seen on another watch), story.removed; page.mixed when a page starts carrying
       more than one story; page.changed only for pages without stories (section fronts);
-    - text outside stories (teasers, dropped repeats) changing alone announces nothing.
+    - text outside stories (teasers, dropped repeats) changing alone announces nothing;
+    - ``recent``: story id -> its recent versions (exact hashes): a story changing back
+      to one of them is not announced (compare_versions);
+    - ``fresh``: ids of stories first stored after the previous snapshot (a debounced
+      window): still announced as story.new.
     """
     def alert(event: str, **fields: object) -> Alert:
         return make_alert(event, watch=watch.name, url=watch.url, ts=now, **fields)
@@ -248,7 +339,8 @@ def compare_snapshot(
         if match.old_index is not None:
             old = old_stories[match.old_index]
             story_id = old.story_id
-            if old.exact != fingerprint.exact or old.title != story.title:
+            flipped_back = recent is not None and fingerprint.exact in recent.get(story_id, ())
+            if (old.exact != fingerprint.exact or old.title != story.title) and not flipped_back:
                 diff = diff_texts(_story_lines(old.title, old.paragraphs, watch.ignore),
                                   _story_lines(story.title, story.paragraphs, watch.ignore))
                 if not diff.empty:
@@ -259,7 +351,13 @@ def compare_snapshot(
                     ))
         else:
             known = index.find(fingerprint.exact, fingerprint.simhash)
-            if known is not None:
+            if known is not None and fresh and known.story_id in fresh:
+                story_id = known.story_id
+                alerts.append(alert(
+                    ev.STORY_NEW, story_id=story_id, title=story.title,
+                    paragraphs=len(story.paragraphs), lead=_lead(story.paragraphs),
+                ))
+            elif known is not None:
                 story_id = known.story_id
                 if previous is not None and known.first_watch != watch.name:
                     alerts.append(alert(
@@ -322,9 +420,11 @@ async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
 async def check_and_announce(
     client: HttpClient, store: Store, alert_log: AlertLog, watch: Watch, settings: Settings,
     *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
+    notify: Sequence[Notify] = (),
 ) -> CheckResult:
     """check_watch, then append its alerts to the log and mark them written."""
-    result = await check_watch(client, store, watch, settings, fetcher=fetcher, index=index)
+    result = await check_watch(client, store, watch, settings, fetcher=fetcher, index=index,
+                               notify=notify)
     if result.alerts:
         alert_log.write(result.alerts)
         await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
@@ -343,24 +443,51 @@ async def run_once(
     todo = [w for w in config.watches if w.enabled] if watches is None else list(watches)
     limit = asyncio.Semaphore(settings.concurrency)
     alert_log = AlertLog(settings.alert_log)
+    targets = {t.name: t for t in config.notify}
     results: list[CheckResult] = []
     try:
         async with open_store(settings.database) as store, make_client(settings) as client:
             await deliver_pending(store, alert_log)
             index = await load_story_index(store)
+            wake, stop = asyncio.Event(), asyncio.Event()
+            deliverer = (
+                asyncio.create_task(delivery_loop(store, client, targets, wake, stop))
+                if targets else None
+            )
 
             async def one(watch: Watch) -> None:
                 async with limit:
                     result = await check_and_announce(client, store, alert_log, watch,
-                                                      settings, fetcher=fetcher, index=index)
+                                                      settings, fetcher=fetcher, index=index,
+                                                      notify=config.notify)
                 results.append(result)
+                if result.alerts:
+                    wake.set()
                 if on_result is not None:
                     on_result(result)
 
             async with asyncio.TaskGroup() as group:
                 for watch in todo:
                     group.create_task(one(watch))
+            if deliverer is not None:
+                await _finish_deliveries(deliverer, stop, store, client, targets)
     finally:
         alert_log.close()
     order = {w.name: i for i, w in enumerate(todo)}
     return RunResult(tuple(sorted(results, key=lambda r: order[r.watch])))
+
+
+async def _finish_deliveries(
+    deliverer: asyncio.Task[None], stop: asyncio.Event, store: Store, client: HttpClient,
+    targets: Mapping[str, Notify],
+) -> None:
+    """A --once run sends what is due before it exits, within a bounded time; what
+    fails stays queued for the next run."""
+    budget = min(30.0, max(t.timeout for t in targets.values()) + 1.0)
+    stop.set()
+    try:
+        async with asyncio.timeout(budget):
+            await deliverer
+            await deliver_due(store, client, targets)
+    except TimeoutError:
+        log.warning("delivery.cut_short", budget_s=budget)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from scraper.alerts import render_alert
 from scraper.errors import StoreError
 from scraper.models import Alert, FetchResult, Validators
 
@@ -118,6 +119,26 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alerts_pending ON alerts(seq) WHERE emitted_at IS NULL;
     """,
+    # 1 -> 2: webhook/Apprise deliveries (an outbox per target), and the snapshot whose
+    # content was last announced (debounce announces the net change since it).
+    """
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL REFERENCES alerts(alert_id),
+        target TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        delivered_at TEXT,
+        gave_up_at TEXT,
+        UNIQUE (alert_id, target)
+    );
+    CREATE INDEX deliveries_due ON deliveries(next_attempt_at)
+        WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+    ALTER TABLE watches ADD COLUMN announced_snapshot_id INTEGER;
+    UPDATE watches SET announced_snapshot_id =
+        (SELECT MAX(id) FROM snapshots WHERE snapshots.watch_id = watches.id);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -184,6 +205,8 @@ class CheckRecord:
     new_story_ids: Sequence[str] = ()  # stories first seen in this check
     changed: bool = False
     alerts: Sequence[Alert] = ()
+    deliveries: Sequence[tuple[str, str]] = ()  # (alert_id, notify target name)
+    announced: bool = True  # False: a debounced change, announced later
     keep_snapshots: int = 100
 
 
@@ -359,6 +382,111 @@ class Store:
         )
         return [(alert_id, line) for alert_id, line in rows]
 
+    async def recent_story_versions(self, watch_id: int, n: int) -> dict[str, set[str]]:
+        """story id -> exact hashes it had in the watch's newest ``n`` snapshots."""
+        rows = await self._db.execute_fetchall(
+            "SELECT ss.story_id, ss.exact FROM snapshot_stories ss WHERE ss.snapshot_id IN "
+            "(SELECT id FROM snapshots WHERE watch_id = ? ORDER BY id DESC LIMIT ?)",
+            (watch_id, n),
+        )
+        versions: dict[str, set[str]] = {}
+        for story_id, exact in rows:
+            versions.setdefault(story_id, set()).add(exact)
+        return versions
+
+    async def held_change(self, watch_id: int) -> tuple[SnapshotInfo, SnapshotInfo, str] | None:
+        """(last announced snapshot, newest snapshot, time of the first held one), when
+        newer snapshots than the announced one exist (a debounced change)."""
+        rows = await self._db.execute_fetchall(
+            "SELECT announced_snapshot_id FROM watches WHERE id = ?", (watch_id,)
+        )
+        announced_id = next(iter(rows))[0] if rows else None
+        snapshots = await self.snapshots(watch_id)
+        if announced_id is None or not snapshots or snapshots[0].id == announced_id:
+            return None
+        newer = [s for s in snapshots if s.id > announced_id]
+        baseline = next((s for s in snapshots if s.id == announced_id), None)
+        if baseline is None or not newer:
+            return None  # the baseline was pruned: nothing sound to compare with
+        return baseline, snapshots[0], newer[-1].taken_at
+
+    async def stories_first_seen_since(self, watch_id: int, since: str) -> set[str]:
+        rows = await self._db.execute_fetchall(
+            "SELECT id FROM stories WHERE first_watch_id = ? AND first_seen_at > ?",
+            (watch_id, since),
+        )
+        return {row[0] for row in rows}
+
+    async def record_release(
+        self, watch_name: str, snapshot_id: int, alerts: Sequence[Alert],
+        deliveries: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Announce a held (debounced) change: its alerts, and the new baseline."""
+        try:
+            async with self._transaction() as db:
+                rows = await db.execute_fetchall(
+                    "SELECT id FROM watches WHERE name = ?", (watch_name,)
+                )
+                watch_id = next(iter(rows))[0]
+                await db.execute(
+                    "UPDATE watches SET announced_snapshot_id = ?, last_changed_at = "
+                    "CASE WHEN ? THEN ? ELSE last_changed_at END WHERE id = ?",
+                    (snapshot_id, bool(alerts), alerts[0].ts if alerts else None, watch_id),
+                )
+                await self._insert_alerts(db, watch_id, alerts, deliveries)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store the alerts of {watch_name!r}: {exc}",
+                             path=self.path) from exc
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[tuple[int, str, str, int]]:
+        """(delivery id, target, alert JSON line, attempts so far) due at ``now``."""
+        rows = await self._db.execute_fetchall(
+            "SELECT d.id, d.target, a.line, d.attempts FROM deliveries d "
+            "JOIN alerts a ON a.alert_id = d.alert_id "
+            "WHERE d.delivered_at IS NULL AND d.gave_up_at IS NULL AND d.next_attempt_at <= ? "
+            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            (now, limit),
+        )
+        return [(i, target, line, attempts) for i, target, line, attempts in rows]
+
+    async def next_delivery_at(self) -> float | None:
+        rows = await self._db.execute_fetchall(
+            "SELECT MIN(next_attempt_at) FROM deliveries "
+            "WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+        )
+        value = next(iter(rows))[0] if rows else None
+        return float(value) if value is not None else None
+
+    async def record_delivery(
+        self, delivery_id: int, *, when: str, error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Delivered (no error), failed and due again at ``retry_at``, or given up."""
+        try:
+            async with self._transaction() as db:
+                if error is None:
+                    await db.execute(
+                        "UPDATE deliveries SET attempts = attempts + 1, delivered_at = ?, "
+                        "last_error = NULL WHERE id = ?", (when, delivery_id))
+                elif retry_at is not None:
+                    await db.execute(
+                        "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+                        "next_attempt_at = ? WHERE id = ?", (error, retry_at, delivery_id))
+                else:
+                    await db.execute(
+                        "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+                        "gave_up_at = ? WHERE id = ?", (error, when, delivery_id))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record a delivery: {exc}", path=self.path) from exc
+
+    async def deliveries(self) -> list[tuple[str, str, int, str | None, str | None, str | None]]:
+        """(alert id, target, attempts, last error, delivered at, gave up at), oldest first."""
+        rows = await self._db.execute_fetchall(
+            "SELECT alert_id, target, attempts, last_error, delivered_at, gave_up_at "
+            "FROM deliveries ORDER BY id"
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
     async def integrity_check(self) -> str:
         rows = await self._db.execute_fetchall("PRAGMA integrity_check")
         return ", ".join(str(row[0]) for row in rows)
@@ -380,8 +508,13 @@ class Store:
                     (watch_id, record.checked_at, record.url, fetch.outcome, fetch.status,
                      fetch.bytes, round(fetch.duration * 1000, 2), fetch.error, snapshot_id),
                 )
-                await self._insert_alerts(db, watch_id, record.alerts)
+                await self._insert_alerts(db, watch_id, record.alerts, record.deliveries)
                 if snapshot_id is not None:
+                    if record.announced:
+                        await db.execute(
+                            "UPDATE watches SET announced_snapshot_id = ? WHERE id = ?",
+                            (snapshot_id, watch_id),
+                        )
                     await self._prune(db, watch_id, record.keep_snapshots)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot store the check of {record.watch_name!r}: {exc}",
@@ -473,16 +606,18 @@ class Store:
         return snapshot_id
 
     async def _insert_alerts(
-        self, db: aiosqlite.Connection, watch_id: int | None, alerts: Iterable[Alert]
+        self, db: aiosqlite.Connection, watch_id: int | None, alerts: Iterable[Alert],
+        deliveries: Iterable[tuple[str, str]] = (),
     ) -> None:
         await db.executemany(
             "INSERT INTO alerts (alert_id, watch_id, created_at, event, line) "
             "VALUES (?, ?, ?, ?, ?)",
-            [
-                (alert.alert_id, watch_id, alert.ts, alert.event,
-                 json.dumps(alert.as_dict(), ensure_ascii=False, separators=(", ", ": ")))
-                for alert in alerts
-            ],
+            [(alert.alert_id, watch_id, alert.ts, alert.event, render_alert(alert))
+             for alert in alerts],
+        )
+        await db.executemany(
+            "INSERT INTO deliveries (alert_id, target, next_attempt_at) VALUES (?, ?, 0)",
+            list(deliveries),
         )
 
     async def _prune(self, db: aiosqlite.Connection, watch_id: int, keep: int) -> None:
