@@ -11,15 +11,17 @@ Operational logging (what the program is doing) goes to stderr via ``configure_l
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
@@ -72,68 +74,152 @@ def render_alert(alert: Alert) -> str:
 
 
 class AlertLog:
-    """Appends whole lines to the alert log; reopens it after external rotation."""
+    """Appends whole lines to the alert log; never rewrites or truncates what it holds.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    - External rotation (logrotate renames the file away): the next write reopens the
+      path, as ``logging.handlers.WatchedFileHandler`` does.
+    - In-process rotation (``max_size`` > 0): a line that would take the file past
+      ``max_size`` bytes first renames alerts.jsonl -> .1 -> .2 ... (keeping ``backups``
+      files) and starts a new file. Renames move whole files, so no line is lost or cut.
+      Rotation and writes hold an flock on ``<log>.lock``: a daemon and a ``--once`` run
+      sharing one log must not both rotate (the second would push the first's backup
+      off the end).
+    - Each line is one ``os.write`` of its bytes and newline on an O_APPEND descriptor,
+      so concurrent writers never interleave inside a line; a line cut short by a full
+      disk is taken back, so the next one does not start mid-line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_size: int = 0,
+                 backups: int = 5) -> None:
+        if max_size < 0 or backups < 1:
+            raise ValueError("AlertLog needs max_size >= 0 and backups >= 1")
         self.path = Path(path)
-        self._file: IO[str] | None = None
+        self.max_size = max_size
+        self.backups = backups
+        self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        handle = os.fdopen(fd, "a", encoding="utf-8")
         stat = os.fstat(fd)
         self._inode = (stat.st_dev, stat.st_ino)
-        return handle
+        return fd
 
-    def _current(self) -> IO[str]:
-        # logrotate renames the file away: write to the new one at our path, as
-        # logging.handlers.WatchedFileHandler does.
+    def _current(self) -> int:
+        # logrotate renames the file away: write to the new one at our path.
         try:
             stat = os.stat(self.path)
             moved = (stat.st_dev, stat.st_ino) != self._inode
         except FileNotFoundError:
             moved = True
-        if self._file is None or moved:
-            if self._file is not None:
-                self._file.close()
-            self._file = self._open()
-        return self._file
+        if self._fd is None or moved:
+            self._close_fd()
+            self._fd = self._open()
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def rotated_path(self, n: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{n}")
+
+    def _rotate(self) -> None:
+        """alerts.jsonl.(N-1) -> .N ... alerts.jsonl -> .1; the next open starts afresh."""
+        if self._fd is not None:
+            os.fsync(self._fd)  # the file leaves our hands whole
+        self._close_fd()
+        prefix = self.path.name + "."
+        existing = [int(rest) for name in os.listdir(self.path.parent)
+                    if name.startswith(prefix) and (rest := name[len(prefix):]).isdigit()]
+        # Oldest first, so nothing is overwritten but the file past ``backups``.
+        for n in sorted((n for n in existing if 0 < n < self.backups), reverse=True):
+            os.replace(self.rotated_path(n), self.rotated_path(n + 1))
+        os.replace(self.path, self.rotated_path(1))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if not self.max_size:
+            yield  # nothing renames the file in-process: O_APPEND alone is enough
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.path.with_name(self.path.name + ".lock"),
+                       os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(lock)  # releases the flock
 
     def write_lines(self, lines: Iterable[str]) -> None:
-        handle = self._current()
-        logger = structlog.WriteLogger(handle)
-        for line in lines:
-            # One write call per whole line (WriteLogger writes line + "\n" and flushes),
-            # so a reader never sees half a line.
-            logger.msg(line)
-        os.fsync(handle.fileno())
+        with self._locked():
+            fd = self._current()
+            for line in lines:
+                data = (line + "\n").encode("utf-8")
+                if self.max_size:
+                    # Another process may have rotated since our last write: follow it.
+                    fd = self._current()
+                    size = os.fstat(fd).st_size
+                    # An oversized line still goes in whole, alone in its file.
+                    if size and size + len(data) > self.max_size:
+                        self._rotate()
+                        fd = self._current()
+                _write_all(fd, data)
+            os.fsync(fd)
 
     def write(self, alerts: Iterable[Alert]) -> None:
         self.write_lines(render_alert(alert) for alert in alerts)
 
     def ids_in_tail(self, ids: set[str], tail_bytes: int = 4_000_000) -> set[str]:
-        """Which of ``ids`` already stand in the last part of the log."""
-        if not ids or not self.path.exists():
+        """Which of ``ids`` already stand in the last ``tail_bytes`` of the log.
+
+        When the current file is shorter than that, the newest rotated file is read too:
+        a crash right after a rotation leaves the lines just written in alerts.jsonl.1.
+        """
+        if not ids:
             return set()
         found: set[str] = set()
-        with self.path.open("rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - tail_bytes))
-            for raw in handle:
-                try:
-                    alert_id = json.loads(raw).get("alert_id")
-                except (ValueError, AttributeError):
-                    continue
-                if alert_id in ids:
-                    found.add(alert_id)
+        budget = tail_bytes
+        for path in (self.path, self.rotated_path(1)):
+            if budget <= 0:
+                break
+            try:
+                with path.open("rb") as handle:
+                    size = handle.seek(0, os.SEEK_END)
+                    handle.seek(max(0, size - budget))
+                    budget -= size
+                    for raw in handle:
+                        try:
+                            alert_id = json.loads(raw).get("alert_id")
+                        except (ValueError, AttributeError):
+                            continue  # the cut first line, or a malformed one
+                        if alert_id in ids:
+                            found.add(alert_id)
+            except FileNotFoundError:
+                continue
         return found
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._close_fd()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Append ``data`` whole or not at all: a full disk must not leave half a line."""
+    before = os.fstat(fd).st_size
+    view = memoryview(data)
+    written = 0
+    try:
+        # A regular file takes the whole buffer in one write; loop for a short one.
+        while written < len(view):
+            written += os.write(fd, view[written:])
+    except OSError:
+        # Cut back only our own part-line: if the size is not ours alone, another
+        # writer appended after it, and cutting would drop their line.
+        if written and os.fstat(fd).st_size == before + written:
+            os.ftruncate(fd, before)
+        raise
 
 
 def configure_logging(*, json_output: bool | None = None, level: int = logging.INFO) -> None:

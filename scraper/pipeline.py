@@ -442,7 +442,8 @@ async def run_once(
     settings = config.settings
     todo = [w for w in config.watches if w.enabled] if watches is None else list(watches)
     limit = asyncio.Semaphore(settings.concurrency)
-    alert_log = AlertLog(settings.alert_log)
+    alert_log = AlertLog(settings.alert_log, max_size=settings.alert_log_max_size,
+                         backups=settings.alert_log_backups)
     targets = {t.name: t for t in config.notify}
     results: list[CheckResult] = []
     try:

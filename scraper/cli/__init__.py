@@ -149,3 +149,4 @@ def check(ctx: click.Context, config_path: str | None) -> None:
 
 # Registered last: these modules import ``main`` from here.
 from scraper.cli import _stories  # noqa: E402, F401
+from scraper.cli import _alerts  # noqa: E402, F401

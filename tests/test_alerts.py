@@ -1,0 +1,160 @@
+"""AlertLog: whole lines, size rotation that keeps N backups and loses nothing, reopening
+after external rotation, and ids_in_tail across a rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scraper.alerts import AlertLog, make_alert, render_alert
+from tests.conftest import REPO
+
+
+def line(n: int, pad: int = 60) -> str:
+    return json.dumps({"ts": "2026-11-26T06:00:00.000Z", "event": "page.changed",
+                       "alert_id": f"{n:032x}", "n": n, "pad": "x" * pad})
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def all_lines(log: Path, backups: int) -> list[str]:
+    """Oldest first: .N ... .1, then the log."""
+    files = [log.with_name(f"{log.name}.{n}") for n in range(backups, 0, -1)] + [log]
+    return [text for f in files if f.exists() for text in lines_of(f)]
+
+
+def test_no_rotation_by_default(tmp_path):
+    log = AlertLog(tmp_path / "alerts.jsonl")
+    assert (log.max_size, log.backups) == (0, 5)
+    log.write_lines(line(n, pad=1000) for n in range(50))
+    log.close()
+    assert len(lines_of(tmp_path / "alerts.jsonl")) == 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl"]
+
+
+def test_size_rotation_loses_no_line(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_size=1000, backups=100)
+    written = [line(n) for n in range(60)]
+    for text in written[:30]:
+        log.write_lines([text])  # one at a time, as alerts come
+    log.write_lines(written[30:])  # and a batch
+    log.close()
+    assert all_lines(path, 100) == written  # every line, once, in order
+    rotated = sorted(tmp_path.glob("alerts.jsonl.[0-9]*"))
+    assert len(rotated) >= 5
+    for file in [*rotated, path]:
+        assert file.stat().st_size <= 1000
+        assert file.read_bytes().endswith(b"\n")
+        for text in lines_of(file):
+            json.loads(text)  # whole lines only
+
+
+def test_size_rotation_keeps_n_backups(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_size=500, backups=3)
+    written = [line(n) for n in range(40)]
+    for text in written:
+        log.write_lines([text])
+    log.close()
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock")
+    assert names == ["alerts.jsonl", "alerts.jsonl.1", "alerts.jsonl.2", "alerts.jsonl.3"]
+    kept = all_lines(path, 3)
+    # The oldest files were dropped whole: what is kept is the newest run of lines.
+    assert kept == written[-len(kept):]
+    per_file = 500 // (len(written[0]) + 1)
+    for n in (1, 2, 3):  # full files: as many lines as fit
+        assert len(lines_of(path.with_name(f"alerts.jsonl.{n}"))) == per_file
+
+
+def test_oversized_line_is_written_whole_in_a_file_of_its_own(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_size=300, backups=5)
+    log.write_lines([line(1), line(2, pad=2000), line(3)])
+    log.close()
+    assert lines_of(path.with_name("alerts.jsonl.1")) == [line(2, pad=2000)]
+    assert all_lines(path, 5) == [line(1), line(2, pad=2000), line(3)]
+
+
+WRITER = """
+import json, sys
+from scraper.alerts import AlertLog
+log = AlertLog(sys.argv[1], max_size=300, backups=2000)
+for n in range(300):
+    log.write_lines([json.dumps({"writer": sys.argv[2], "n": n, "pad": "y" * 20})])
+log.close()
+"""
+
+
+@pytest.mark.slow
+def test_processes_rotating_one_log_lose_nothing(tmp_path):
+    # A daemon and a --once run may share a log: with several lines a file, they race
+    # to rotate it hundreds of times; a backup pushed off by the other would lose lines.
+    path = tmp_path / "alerts.jsonl"
+    names = ("a", "b", "c", "d")
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], cwd=REPO)
+             for name in names]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    seen = [json.loads(text) for text in all_lines(path, 2000)]
+    for name in names:
+        mine = [entry["n"] for entry in seen if entry["writer"] == name]
+        assert mine == list(range(300))  # each line once, in each writer's order
+    assert len(seen) == 1200
+
+
+def test_reopens_after_external_rotation(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    log.write_lines([line(1)])
+    os.rename(path, tmp_path / "alerts.jsonl.1")  # what logrotate does
+    log.write_lines([line(2)])
+    log.close()
+    assert lines_of(tmp_path / "alerts.jsonl.1") == [line(1)]
+    assert lines_of(path) == [line(2)]
+
+
+def test_ids_in_tail_looks_in_the_newest_rotated_file(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_size=400, backups=3)
+    alerts = [make_alert("page.new", watch="w", url="https://e.org/", title="t" * 100)
+              for _ in range(3)]
+    log.write(alerts)  # each ~250 bytes: one a file
+    log.close()
+    assert path.with_name("alerts.jsonl.1").exists()
+    ids = {a.alert_id for a in alerts}
+    # The current file holds only the last; the one before is in .1 (a crash right
+    # after the rotation); the first is in .2, which is not looked at.
+    assert log.ids_in_tail(ids) == {alerts[2].alert_id, alerts[1].alert_id}
+    # The byte budget covers the current file first.
+    current = path.stat().st_size
+    assert log.ids_in_tail(ids, tail_bytes=current) == {alerts[2].alert_id}
+    assert render_alert(alerts[1]) in lines_of(path.with_name("alerts.jsonl.1"))
+
+
+def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    log.write_lines([line(1)])
+    real_write = os.write
+
+    def disk_fills(fd: int, data: bytes) -> int:
+        if len(data) > 10:  # half the line goes in, then the disk is full
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_fills)
+    with pytest.raises(OSError, match="No space left"):
+        log.write_lines([line(2)])
+    monkeypatch.setattr(os, "write", real_write)
+    assert lines_of(path) == [line(1)]  # the half line was taken back
+    log.write_lines([line(3)])  # space again: the next line starts on a line of its own
+    log.close()
+    assert lines_of(path) == [line(1), line(3)]
