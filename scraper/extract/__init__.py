@@ -6,11 +6,14 @@ Pure and synchronous: no network, no event loop. One parse, one walk over the tr
 2. The walk (`_walk`) cuts the page into raw blocks, skipping what is never content
    (scripts, nav, hidden elements, cookie/share/related/comment boxes by class and id).
 3. The selector (`_select`) keeps the blocks of the element holding the most prose and of
-   every other story container (<article>, articleBody) with a body of its own, so that
-   pages carrying several articles keep all of them, each with its own `container`.
+   every other story container (<article>, articleBody, a named content box) with a body of
+   its own, so that pages carrying several articles keep all of them, each with its own
+   `container`. A page with no article body at all (a section front) keeps every block.
+4. Blocks get their final kinds: a lone link is a `link_line`, a run of links is dropped.
 
-With `include`, the chosen elements are the content: everything under them is kept (scripts,
-hidden elements and form controls aside), and no content detection runs.
+With `include`, the chosen elements are the content: everything under them is kept (what is
+never text aside: scripts, hidden elements, form controls, nested <nav>/<aside>), with no
+class/id vocabularies and no content detection: the user picked the region.
 """
 
 from __future__ import annotations
@@ -22,13 +25,21 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.extract._jsonld import parse_articles
 from scraper.extract._select import LINK_DENSE, is_link_line, select
-from scraper.extract._walk import ARTICLE, RawBlock, walk
+from scraper.extract._walk import RawBlock, container_of, walk
 from scraper.models import Block, BlockKind, ExtractedPage
 
 __all__ = ["extract_blocks", "extract_page", "text_to_page", "validate_selector"]
 
 _SPACE = re.compile(r"\s+")
 _JUNK_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
+# Whole-block labels of ad slots and screen-reader furniture: never content, whatever box
+# holds them.
+_LABELS = frozenset({
+    "advertisement", "advert", "ad", "ads", "sponsored", "sponsored content", "paid content",
+    "story continues below advertisement", "article continues below advertisement",
+    "continue reading below", "scroll to continue with content", "skip to main content",
+    "skip to content", "loading", "loading...", "this slideshow requires javascript.",
+})
 _PROBE = LexborHTMLParser("<p></p>")  # selectors are validated against a tiny document
 
 
@@ -103,19 +114,18 @@ def _to_block(
     """The public block for a raw one: its final kind, or None when it is navigation."""
     kind = raw.kind
     length = len(raw.text)
+    if length < 40 and raw.text.lower() in _LABELS:
+        return None
     href = raw.href
     if kind in ("paragraph", "list_item"):
-        if raw.meta_chars and (raw.meta_chars >= 0.5 * length or length < 120):
-            kind = "byline"  # a <time>-only line, or a short line naming a rel=author
-        elif is_link_line(raw):
+        if is_link_line(raw):
             kind = "link_line"
         elif raw.links > 1 and raw.link_chars > LINK_DENSE * length:
             if not keep_link_lists:
                 return None  # a run of links: menus, tag lists, "more on" rows
             kind = "link_line"
-    if kind in ("title", "heading") and not is_link_line(raw):
-        href = None  # only a heading that *is* a link carries its target
-    elif kind != "link_line":
+    # Only a link line, or a heading that *is* a link (a teaser headline), carries a target.
+    if kind != "link_line" and not (kind in ("title", "heading") and is_link_line(raw)):
         href = None
     if href is not None and url:
         href = urljoin(url, href)
@@ -151,10 +161,7 @@ def extract_page(
         for number, root in enumerate(_roots(tree, include)):
             result = walk(root, filter_boilerplate=False)
             for raw in result.blocks:
-                container = next(
-                    (e for e in reversed(raw.path) if result.flags[e] & ARTICLE), -1
-                )
-                chosen.append((number, raw, container))
+                chosen.append((number, raw, container_of(raw.path, result.flags)))
     else:
         root = tree.body or tree.root
         if root is not None:

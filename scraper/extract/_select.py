@@ -4,25 +4,33 @@ Each block is worth its plain (non-link) text, link-dense blocks cost their link
 element's score is the sum over the blocks under it, so the best element is the one that
 gathers the article's paragraphs without the link lists around them. The deepest element
 holding nearly the best score wins (the wrapper of a wrapper adds nothing), then every other
-story container (<article>, articleBody) with a real body of its own joins it: pages carrying
-several articles keep all of them.
+story container (<article>, articleBody, a named content box) with a real body of its own
+joins it: pages carrying several articles keep all of them, each with its own container.
 """
 
 from __future__ import annotations
 
-from scraper.extract._walk import ARTICLE, CONTENT, RawBlock, Walk
+from scraper.extract._walk import ARTICLE, CONTENT, STORY, RawBlock, Walk, container_of
 
 # An element keeps the region if it holds this share of the best score: a wrapper that only
 # adds a footer line does not win over the article body it wraps.
 NEAR_BEST = 0.9
-# Another story container joins when its own score is this share of the main one's (and at
-# least MIN_STORY): the second and third full articles of a page, not teaser cards.
-OTHER_STORY_SHARE = 0.25
-MIN_STORY = 400.0
-LINK_DENSE = 0.5
-LINK_COST = 1.0
-LIST_SHARE = 0.5
-TEASER_COST = 150.0  # link text share above which a block is navigation, not prose
+# Another story container (<article>, articleBody, a named content box) joins the main
+# body when it holds this much prose of its own, however short next to the main body: an
+# appended news brief is a story, a teaser card (a linked headline, a line) is not.
+MIN_STORY = 250.0
+MIN_STORY_HEADED = 100.0
+STORY_MASK = ARTICLE | STORY | CONTENT
+FEED_SHARE = 0.7  # the stories of a feed hold most of its text; elsewhere they are asides
+MIN_BODY = 150.0  # below this much prose in any element the page has no article body
+LINK_DENSE = 0.5  # link text share above which a block is navigation, not prose
+LINK_COST = 1.0  # what each link character costs a block: prose is the text outside links
+LIST_SHARE = 0.5  # list items count half: menus and link lists are lists too
+TEASER_COST = 150.0  # a linked headline also cancels about one teaser summary
+# Outside the body, these kinds are still taken from its story container (the headline,
+# byline and lead picture caption sit above the body, not in it).
+HEAD_KINDS = frozenset({"title", "byline", "caption"})
+TITLE_REACH = 3  # how many levels above the body a headline outside any container is sought
 
 
 def block_value(block: RawBlock) -> float:
@@ -47,7 +55,11 @@ def block_value(block: RawBlock) -> float:
 
 
 def is_link_line(block: RawBlock) -> bool:
-    return block.links == 1 and block.link_chars >= 0.8 * len(block.text)
+    """One link and little else: "Read more: <a>...</a>", a teaser, a bare URL."""
+    if block.links != 1:
+        return False
+    length, links = len(block.text), block.link_chars
+    return links >= 0.8 * length or (links >= 0.6 * length and length - links <= 20)
 
 
 def select(walk: Walk) -> list[tuple[RawBlock, int]]:
@@ -55,11 +67,81 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     blocks = walk.blocks
     if not blocks:
         return []
+    flags, parents = walk.flags, walk.parents
+    score, depth = _scores(walk)
+    best_score = max(score)
+    if best_score < MIN_BODY:
+        # No article on the page (a section front, a list of links): every block the walk
+        # kept is the content, for the story splitter to sort into teasers.
+        return [(block, container_of(block.path, flags)) for block in blocks]
+    threshold = NEAR_BEST * best_score
+    near = (e for e in range(len(score)) if score[e] >= threshold)
+    best = max(near, key=lambda e: (depth[e], score[e]))  # the deepest: no bare wrappers
+    best_chain = _chain(best, parents)  # the body and its ancestors, innermost first
+
+    # The headline and byline sit next to the body, not in it: take them from the body's
+    # story container, or from the nearest ancestor holding a title when that has none.
+    body_container = container_of(tuple(reversed(best_chain)), flags)
+    head = body_container
+    titled = {e for b in blocks if b.kind == "title" for e in b.path}
+    if head not in titled:
+        start = best_chain.index(head) if head >= 0 else 0
+        reach = best_chain[start + 1 : start + 1 + TITLE_REACH]
+        head = next((e for e in reach if e in titled), head)
+
+    floor = _story_floors(walk)
+    regions, above = _regions(walk, score, floor, best, best_chain)
+
+    # Story containers inside a region: those with a body of their own are stories (a feed
+    # of full articles), the others teaser cards and embeds, dropped. In a feed, the lines
+    # between the stories ("Up next") belong to none of them and are dropped too.
+    teaser: dict[int, bool] = {}  # container -> is a teaser; only containers inside a region
+    for block in blocks:
+        container = container_of(block.path, flags)
+        if (
+            container >= 0
+            and container not in teaser
+            and container not in above
+            and regions.intersection(block.path)
+        ):
+            teaser[container] = score[container] < floor[container]
+    stories = [c for c, is_teaser in teaser.items() if not is_teaser]
+    feed = len(stories) >= 2 and sum(score[c] for c in stories) >= FEED_SHARE * score[best]
+    boxes = _content_boxes(walk, score, floor, best, above)
+
+    # On a page of several stories, a story without <article> markup is still one container:
+    # its content box, or the region that holds it (the main one: its story head, else its
+    # body).
+    extra = regions - {best}
+    mixed = bool(extra) or len(stories) + len(boxes) >= 2
+    main = head if head >= 0 else best
+
+    out: list[tuple[RawBlock, int]] = []
+    for block in blocks:
+        path = block.path
+        container = container_of(path, flags)
+        inside = regions.intersection(path)
+        if not inside:
+            if not (head in path and block.kind in HEAD_KINDS):
+                continue
+            if container < 0:
+                container = body_container  # a headline above its article: the same story
+        elif teaser.get(container, False) if container >= 0 else feed:
+            continue  # a teaser card inside the region, or a label between feed stories
+        if container < 0 and mixed:
+            box = [e for e in path if e in boxes]
+            container = box[0] if box else next(iter(inside & extra), main)
+        out.append((block, container))
+    return out
+
+
+def _scores(walk: Walk) -> tuple[list[float], list[int]]:
+    """Every element's score (the value of the blocks under it) and depth."""
     flags = walk.flags
     n = len(walk.tags)
     score = [0.0] * n
     depth = [0] * n
-    for block in blocks:
+    for block in walk.blocks:
         value = block_value(block)
         path = block.path
         for d, element in enumerate(path):
@@ -71,53 +153,54 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     for element in range(n):
         if flags[element] & CONTENT and score[element] > 0:
             score[element] *= 1.1
+    return score, depth
 
-    best_score = max(score)
-    if best_score <= 0:
-        return []
-    threshold = NEAR_BEST * best_score
-    best = max((e for e in range(n) if score[e] >= threshold), key=lambda e: (depth[e], score[e]))
 
+def _story_floors(walk: Walk) -> list[float]:
+    """The score an element needs to be a story: less when it holds its own headline (not a
+    link: a teaser's headline is one)."""
+    headed = {
+        e
+        for b in walk.blocks
+        if b.kind in ("title", "heading") and b.link_chars <= LINK_DENSE * len(b.text)
+        for e in b.path
+    }
+    return [MIN_STORY_HEADED if e in headed else MIN_STORY for e in range(len(walk.tags))]
+
+
+def _regions(
+    walk: Walk, score: list[float], floor: list[float], best: int, best_chain: list[int]
+) -> tuple[set[int], set[int]]:
+    """The body plus every story container outside it with a body of its own (several
+    articles on one page); and the regions with all their ancestors."""
+    flags, parents = walk.flags, walk.parents
     regions = {best}
-    # Climb to the story container around the body, if any, for its headline and byline.
-    head = best
-    for block in blocks:
-        if best in block.path:
-            path = block.path
-            i = path.index(best)
-            for element in reversed(path[: i + 1]):
-                if flags[element] & ARTICLE:
-                    head = element
-                    break
-            break
-    # Other story containers with a body of their own (several articles on one page).
-    floor = max(MIN_STORY, OTHER_STORY_SHARE * score[best])
-    parents = walk.parents
-    above = set(_chain(best, parents))  # the regions and their ancestors
-    for element in range(n):
-        if flags[element] & ARTICLE and score[element] >= floor and element not in above:
+    above = set(best_chain)
+    for element in range(len(score)):
+        if flags[element] & STORY_MASK and score[element] >= floor[element]:
+            if element in above:
+                continue
             chain = _chain(element, parents)
             if not regions.intersection(chain):  # not inside a region either
                 regions.add(element)
                 above.update(chain)
+    return regions, above
 
-    out: list[tuple[RawBlock, int]] = []
-    for block in blocks:
-        path = block.path
-        inside = any(element in regions for element in path)
-        if not inside:
-            # The headline and byline just outside the body, within its story container.
-            if head in path and block.kind in ("title", "byline"):
-                inside = True
-            else:
-                continue
-        container = -1
-        for element in reversed(path):
-            if flags[element] & ARTICLE:
-                container = element
-                break
-        out.append((block, container))
-    return out
+
+def _content_boxes(
+    walk: Walk, score: list[float], floor: list[float], best: int, above: set[int]
+) -> set[int]:
+    """Named content boxes ("post-content") with a story's worth of text inside the body
+    region and outside any story container: on a page of several stories, each is one."""
+    flags, parents = walk.flags, walk.parents
+    boxes = set()
+    for element in range(len(score)):
+        if flags[element] & CONTENT and element not in above and score[element] >= floor[element]:
+            chain = _chain(element, parents)
+            if best in chain and container_of(tuple(reversed(chain)), flags) < 0:
+                boxes.add(element)
+    # The outermost ones: a box inside a box is the same story.
+    return {e for e in boxes if not boxes.intersection(_chain(parents[e], parents))}
 
 
 def _chain(element: int, parents: list[int]) -> list[int]:

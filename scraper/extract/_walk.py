@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
@@ -20,7 +21,8 @@ SKIP_TAGS = frozenset({
     "textarea", "label", "dialog", "nav", "aside", "link", "meta", "img", "picture", "source",
 })
 # Page furniture: skipped unless it holds the page's headline or article body (some sites put
-# the <h1> in a <header>, ASP.NET sites wrap the whole page in one <form>).
+# the <h1> in a <header>, ASP.NET sites wrap the whole page in one <form>). A <header> inside
+# an <article> is the article's own.
 GUARDED_TAGS = frozenset({"header", "footer", "form"})
 _GUARD = "h1, main, article, [itemprop=articleBody]"
 SKIP_ROLES = frozenset({
@@ -44,24 +46,28 @@ TAG_KINDS: dict[str, tuple[BlockKind, int]] = {
 # Inside a data-table row the cells are joined, not cut; a row holding block content is layout.
 _LAYOUT_ROW = "p, div, table, ul, ol, h1, h2, h3, h4, h5, h6, blockquote, article, section"
 
-# Class/id words of boilerplate containers. A word counts at the start or the end of a class
-# token ("comments-list", "article-comments", "post__share-bar"), not in its middle
-# ("content-with-sidebar-wrap" is the content), nor after has-/with-/no- (state classes).
+# Class/id words of boilerplate containers, matched as whole words after camelCase is split
+# ("article-comments" matches, "commentary" does not). Layout words count only at the start
+# or the end of a class token, where they name the box: "sidebar-widget" is a sidebar,
+# "content-with-sidebar" is the content. State classes (has-/with-/no-...) never count.
 _BOILER_WORDS = (
-    r"cookies?|cookie-banner|consent|gdpr|cmp|newsletters?|subscribe|subscription|signup|"
-    r"sign-up|optin|share|shares|sharing|sharebar|share-buttons|share-tools|social|socials|"
-    r"social-links|comments?|disqus|respond|replies|related|recommended|recommendations?|"
-    r"recirc|more-stories|most-read|mostread|most-popular|popular|trending|read-next|"
-    r"read-more|readmore|also-read|promo|promos|promotion|advert|adverts|advertisement|"
-    r"advertising|ads?|adslot|ad-slot|dfp|gpt-ad|sponsor|sponsored|outbrain|taboola|sidebar|"
-    r"breadcrumbs?|navbar|navigation|nav|menu|masthead|site-header|site-footer|footer|paywall|"
-    r"modal|popup|overlay|toolbar|skip-link|pagination|pager|author-bio|tags|tag-list|topics|"
-    r"print-only|visually-hidden|sr-only|screen-reader-text|offscreen|inline-related|rail|"
-    r"widget|banner"
+    r"cookies?|cookie-banner|consent|gdpr|newsletters?|subscribe|subscription|signup|"
+    r"sign-up|optin|share|shares|sharing|sharebar|sharedaddy|social|socials|comments?|"
+    r"disqus|related|recommended|recommendations?|recirc|more-stories|most-read|mostread|"
+    r"most-popular|popular|trending|read-next|readmore|also-read|promo|promos|promotion|"
+    r"advert|adverts|advertisement|advertising|adslot|ad-slot|dfp|gpt-ad|sponsor|sponsored|"
+    r"outbrain|taboola|breadcrumbs?|modal|popup|skip-link|pagination|pager|"
+    r"author-bio|print-only|visually-hidden|sr-only|screen-reader-text|offscreen"
 )
+_LAYOUT_WORDS = (
+    r"ads?|sidebar|navbar|navigation|nav|menu|masthead|site-header|site-footer|footer|"
+    r"overlay|toolbar|tags|tag-list|topics|inline-related|rail|widget|widgets|banner|cmp"
+)
+_STATE = r"(?<!has)(?<!with)(?<!no)(?<!show)(?<!enable)"
 _BOILERPLATE = re.compile(
-    rf"(?:^|\s|__)(?:{_BOILER_WORDS})(?=$|\s|[-_])"
-    rf"|(?<!has)(?<!with)(?<!no)[-_](?:{_BOILER_WORDS})(?=$|\s)"
+    rf"(?:^|(?<=[^a-z0-9]))(?<!has-)(?<!with-)(?<!no-)(?:{_BOILER_WORDS})(?=$|[^a-z0-9])"
+    rf"|(?:^|\s|__)(?:{_LAYOUT_WORDS})(?=$|\s|[-_])"
+    rf"|{_STATE}[-_](?:{_LAYOUT_WORDS})(?=$|\s)"
 )
 _BYLINE = re.compile(
     r"(?:^|[^a-z0-9])(?:byline|bylines|author|authors|dateline|date|timestamp|published|"
@@ -72,18 +78,25 @@ _CAPTION = re.compile(
     r"(?:^|[^a-z0-9])(?:caption|image-caption|photo-caption|credit|image-credit|"
     r"photo-credit|wp-caption-text)(?=$|[^a-z0-9])"
 )
-# Content words: an element carrying one of these is never skipped by the vocabularies.
+# Content words: an element carrying one of these is never skipped by the vocabularies, and
+# is a candidate story body.
 _CONTENT = re.compile(
     r"(?:^|[^a-z0-9])(?:article-body|articlebody|article-content|article-text|story-body|"
     r"story-content|story-text|entry-content|post-content|post-body|post-text|"
     r"content-body|body-text|main-content|article__body|article__content|rich-text|"
     r"paywall-content|articlebodytext)(?=$|[^a-z0-9])"
 )
+# Embedded posts quoted by a story are its content, whatever "social" box holds them; they
+# are only shielded from the vocabularies, not taken for a story body.
+_EMBED = re.compile(
+    r"(?:^|[^a-z0-9])(?:embed|embedded|twitter-tweet|instagram-media|tiktok-embed)"
+    r"(?=$|[^a-z0-9])"
+)
 _CAMEL = re.compile(r"([a-z])([A-Z])")
 
-ARTICLE = 1  # an <article>, articleBody or schema.org Article element: a story container
+ARTICLE = 1  # an <article> element: a story container
+STORY = 8  # an articleBody or schema.org Article element: a container when no <article> is
 CONTENT = 2  # <main>, or a content class/id: a bonus for the content selector
-BOILER = 4  # a boilerplate word matched but the element was guarded (kept, penalised)
 
 
 @dataclass(slots=True)
@@ -116,17 +129,33 @@ def _is_hidden(attrs: dict[str, str | None]) -> bool:
     return False
 
 
-def _words(attrs: dict[str, str | None]) -> str:
-    """The class and id as one lower-case string, camelCase split into words."""
-    text = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    return _CAMEL.sub(r"\1-\2", text).lower() if text != " " else ""
+# What the class/id vocabularies say about an element.
+NEUTRAL, CONTENT_WORD, BOILER_WORD, BYLINE_WORD, CAPTION_WORD = range(5)
+
+
+@lru_cache(maxsize=8192)
+def _classify(class_and_id: str) -> tuple[bool, int]:
+    """(content word?, other role) of a "class id" string; cached: pages repeat classes."""
+    words = _CAMEL.sub(r"\1-\2", class_and_id).lower()
+    if _CONTENT.search(words):
+        return True, NEUTRAL
+    if _EMBED.search(words):
+        return False, NEUTRAL
+    if _BOILERPLATE.search(words):
+        return False, BOILER_WORD
+    if _BYLINE.search(words):
+        return False, BYLINE_WORD
+    if _CAPTION.search(words):
+        return False, CAPTION_WORD
+    return False, NEUTRAL
 
 
 def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
     """Cut the subtree under `root` into raw blocks, in document order.
 
-    With `filter_boilerplate` off (the user chose the region with `include`), only what can
-    never be text is skipped: scripts, styles, hidden elements, form controls.
+    With `filter_boilerplate` off (the user chose the region with `include`), only SKIP_TAGS
+    and hidden elements are skipped: no vocabularies, no page-furniture tags. The root itself
+    is always walked.
     """
     out = Walk()
     blocks, tags, flags, parents = out.blocks, out.tags, out.flags, out.parents
@@ -148,6 +177,12 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             kind, level = kinds[-1]
             if kind == "table":  # empty cells leave doubled separators
                 text = text.strip("| ").replace("| |", "|")
+            elif (
+                meta_chars
+                and kind in ("paragraph", "list_item")
+                and (meta_chars >= 0.5 * len(text) or len(text) < 120)
+            ):
+                kind = "byline"  # a <time>-only line, or a short line naming its rel=author
             blocks.append(
                 RawBlock(kind, text, level, tuple(el_stack), link_chars, links, href, meta_chars)
             )
@@ -156,7 +191,7 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
         href = None
         meta_chars = 0
 
-    wrapper_chars = 0.4 * len(root.text()) if filter_boilerplate else 0.0
+    wrapper_chars = 0.6 * len(root.text()) if filter_boilerplate else 0.0
     stack: list[tuple[bool, object]] = [(False, root)]
     while stack:
         leaving, item = stack.pop()
@@ -193,43 +228,50 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
         if _is_hidden(attrs) and not is_root:
             continue
         flag = 0
-        words = _words(attrs) if filter_boilerplate else ""
         kind: tuple[BlockKind, int] | None = TAG_KINDS.get(tag)
         if filter_boilerplate and not is_root:
             skip = tag in GUARDED_TAGS or attrs.get("role") in SKIP_ROLES
+            if tag == "header" and any(flags[e] & ARTICLE for e in el_stack):
+                skip = False  # an article's own header: its headline, byline, date
             content = tag == "main" or attrs.get("itemprop") == "articleBody"
-            if words:
-                if _CONTENT.search(words):
-                    content = True
-                elif not skip and _BOILERPLATE.search(words):
-                    skip = True
-            if skip and not content and tag not in ("article", "main", "body"):
-                # A wrapper of the whole page ("content-with-sidebar", an ASP.NET <form>)
-                # matches too: keep what holds the headline or most of the page's text.
-                if node.css_first(_GUARD) is None and len(node.text()) < wrapper_chars:
-                    continue
-                flag |= BOILER
+            role = NEUTRAL
+            if "class" in attrs or "id" in attrs:
+                names = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+                named_content, role = _classify(names)
+                content = content or named_content
+                skip = skip or role == BOILER_WORD
+            # A wrapper of the whole page (an ASP.NET <form>, "page has-ads") can match too:
+            # keep what holds the headline or most of the page's text.
+            if (
+                skip
+                and not content
+                and tag not in ("article", "main", "body")
+                and node.css_first(_GUARD) is None
+                and len(node.text()) < wrapper_chars
+            ):
+                continue
             if content:
                 flag |= CONTENT
-            if words and kind is None:
+            if role > BOILER_WORD and kind is None:
                 # Short wrappers only: a whole article inside "post-meta" is not a byline.
-                if _BYLINE.search(words) and len(node.text()) < 300:
+                if role == BYLINE_WORD and len(node.text()) < 300:
                     kind = ("byline", 0)
-                elif _CAPTION.search(words) and len(node.text()) < 500:
+                elif role == CAPTION_WORD and len(node.text()) < 500:
                     kind = ("caption", 0)
-        if tag == "article" or attrs.get("itemprop") == "articleBody":
+        if tag == "article":
             flag |= ARTICLE
+        elif attrs.get("itemprop") == "articleBody":
+            flag |= STORY
         elif "itemtype" in attrs:
             itemtype = attrs.get("itemtype") or ""
             if itemtype.endswith(("Article", "BlogPosting", "NewsArticle")):
-                flag |= ARTICLE
+                flag |= STORY
 
         is_block = tag in BLOCK_TAGS
         if tag == "tr":
-            if node.css_first(_LAYOUT_ROW) is None:
-                kind = ("table", 0)
-            else:
-                kind = ("paragraph", 0)  # a layout row: its cells are plain blocks
+            # A row holding block content is page layout: its cells are plain blocks.
+            layout = node.css_first(_LAYOUT_ROW) is not None
+            kind = ("paragraph", 0) if layout else ("table", 0)
         elif tag in ("td", "th"):
             if kinds[-1][0] == "table":
                 if buf and "".join(buf).strip():
@@ -268,3 +310,16 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
         stack.extend((False, child) for child in children)
     flush()
     return out
+
+
+def container_of(path: tuple[int, ...], flags: list[int]) -> int:
+    """The story container of a block: its innermost <article>, else its outermost
+    articleBody / schema.org Article element (so a headline above the articleBody and the
+    body share one container), else -1."""
+    for element in reversed(path):
+        if flags[element] & ARTICLE:
+            return element
+    for element in path:
+        if flags[element] & STORY:
+            return element
+    return -1
