@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 from scraper.models import Block
-from scraper.stories._text import is_url, looks_like_headline, normalise
+from scraper.stories._text import STOPWORDS, is_url, looks_like_headline, normalise
 
 # A block restates another when this share of its word bigrams occurs in it (or in it and
 # its neighbour: summary bullets often fuse two adjacent body sentences).
 RESTATE_SHARE = 0.6
+# A paragraph (not a bullet) must be a closer copy: lists of similar lines ("Name: charge,
+# charge") share most of their bigrams without restating each other.
+RESTATE_SHARE_PARAGRAPH = 0.85
 _MIN_RESTATE_WORDS = 8  # shorter list entries ("Reduced bus routes") are body lists
 _SHORT_LINK_CHARS = 45
+_TEASER_WORDS = 3  # a linked line shorter than this is a button or a menu entry
 _MAX_RESTATE_WORDS = 80  # longer blocks are body, not summaries
-_RARE = 6  # bigrams in more blocks than this ("of the") nominate no targets
+_RARE = 6  # words in more blocks than this ("the", "said") nominate no targets
 _NOMINEES = 3
 
 
@@ -24,6 +29,30 @@ _BYLINE = re.compile(
     r"By [A-Z][\w'.\-]+(?: [A-Z][\w'.\-]+){0,3}"
     r"(?:(?:,| and) [A-Z][\w'.\-]+(?: [A-Z][\w'.\-]+){0,3}){0,3}\.?"
 )
+
+# A photo credit closing a line marks a caption: "... (Image: GETTY)", "... Photo: AFP".
+_CREDIT = re.compile(
+    r"(?:\((?:Image|Photo|Picture|Pic|Credit)s?:[^)]{1,60}\)|\b(?:Photo|Image|Picture)"
+    r"(?:graph)?(?: credit)?:\s*[^.:]{2,60})\s*$"
+)
+# "Published 2:16 AM EST Nov 20, 2019", "Updated: 18 Nov 2019": a dateline of the page.
+_STAMP = re.compile(r"(?:Published|Updated|Posted|Last updated|First published)\b.{0,80}\d")
+_COPYRIGHT = re.compile(r"(?:\u00a9|Copyright\b)", re.IGNORECASE)
+_COUNTER = re.compile(r"\d+ (?:of|/) \d+")  # "1 of 6" under a gallery
+
+
+def _chrome(block: Block) -> str | None:
+    """Why a block is page furniture rather than story text, or None."""
+    text = block.text.strip()
+    if block.kind == "byline" or _BYLINE.fullmatch(text) or (
+            len(text) < 120 and _STAMP.match(text)):
+        return "byline, not body"
+    if block.kind == "caption" or (len(text) < 300 and _CREDIT.search(text)) \
+            or _COUNTER.fullmatch(text):
+        return "caption, not body"
+    if len(text) < 200 and _COPYRIGHT.match(text):
+        return "copyright line, not body"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +65,6 @@ class Drop:
     restates: int | None = None
 
 
-def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
-    return set(zip(tokens, tokens[1:], strict=False))
-
-
 def dedup(blocks: tuple[Block, ...]) -> tuple[list[Block], list[Drop]]:
     """The blocks to keep (page order) and the dropped ones with reasons."""
     kept: list[Block] = []
@@ -49,16 +74,19 @@ def dedup(blocks: tuple[Block, ...]) -> tuple[list[Block], list[Drop]]:
         text = block.text.strip()
         if not text:
             continue
-        if block.kind in ("byline", "caption") or _BYLINE.fullmatch(text):
-            # Bylines and captions are not body: recorded so the user sees where they went.
-            kind = "caption" if block.kind == "caption" else "byline"
-            drops.append(Drop(block, f"{kind}, not body"))
+        chrome = _chrome(block)
+        if chrome:
+            # Bylines, captions and the like are not body: recorded, so nothing vanishes.
+            drops.append(Drop(block, chrome))
             continue
         if is_url(text):
             short = len(text) <= _SHORT_LINK_CHARS
             drops.append(Drop(block, "short link" if short else "bare link"))
             continue
         key = normalise(text)
+        if block.kind == "link_line" and len(key.split()) < _TEASER_WORDS:
+            drops.append(Drop(block, "link, not body"))  # "Share", "Print", "Latest"
+            continue
         if not key:
             drops.append(Drop(block, "no words"))
             continue
@@ -71,7 +99,8 @@ def dedup(blocks: tuple[Block, ...]) -> tuple[list[Block], list[Drop]]:
             kept.append(block)
             continue
         if first is not None:
-            headline = first.kind in ("title", "heading") or looks_like_headline(first.text)
+            headline = first.kind in ("title", "heading") or (
+                first.kind == "paragraph" and looks_like_headline(first.text))
             reason = f"repeats title '{first.text}'" if headline else "exact repeat"
             drops.append(Drop(block, reason, restates=first.position))
             continue
@@ -82,15 +111,6 @@ def dedup(blocks: tuple[Block, ...]) -> tuple[list[Block], list[Drop]]:
 
 def _drop_restatements(kept: list[Block], drops: list[Drop]) -> tuple[list[Block], list[Drop]]:
     tokens = [normalise(b.text).split() for b in kept]
-    grams = [_bigrams(t) for t in tokens]
-    # A bullet may copy a paragraph or another bullet; a paragraph only copies paragraphs.
-    index: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, gs in enumerate(grams):
-        if kept[i].kind in ("paragraph", "quote", "list_item"):
-            for g in gs:
-                index[g].append(i)
-    # Bullets always may restate; other blocks only when they do not look like headlines
-    # (a title may legitimately reuse a phrase of its own lead).
     # Items of a list introduced in the body ("The main savings are:") are body, not summary.
     in_body_list: set[int] = set()
     for i, b in enumerate(kept):
@@ -99,40 +119,75 @@ def _drop_restatements(kept: list[Block], drops: list[Drop]) -> tuple[list[Block
                                       and kept[i - 1].text.rstrip().endswith(":"))
         ):
             in_body_list.add(i)
+    # Bullets may restate; other blocks only when they do not look like headlines (a title
+    # may legitimately reuse a phrase of its own lead).
     candidates = [
         i for i, b in enumerate(kept)
         if i not in in_body_list
-        if _MIN_RESTATE_WORDS <= len(tokens[i]) <= _MAX_RESTATE_WORDS
+        and _MIN_RESTATE_WORDS <= len(tokens[i]) <= _MAX_RESTATE_WORDS
         and (b.kind == "list_item" or (b.kind in ("paragraph", "quote")
                                        and not looks_like_headline(b.text)))
     ]
+    if not candidates:
+        return kept, sorted(drops, key=lambda d: d.block.position)
+    # Document frequencies of words (counted in C by Counter.update) screen candidates;
+    # only the few that pass look for targets, nominated by the rare words they share.
+    indexed = [kept[i].kind in ("paragraph", "quote", "list_item") for i in range(len(kept))]
+    word_sets = [set(t) for t in tokens]
+    df: Counter[str] = Counter()
+    for i, ws in enumerate(word_sets):
+        if indexed[i]:
+            df.update(ws)
+    # Postings of the rare words alone (in at most _RARE blocks): they nominate targets.
+    rare_index: dict[str, list[int]] = {w: [] for w, n in df.items() if n <= _RARE}
+    for i, ws in enumerate(word_sets):
+        if indexed[i]:
+            for w in ws & rare_index.keys():
+                rare_index[w].append(i)
+    grams: dict[int, set[tuple[str, str]]] = {}
+
+    def bigrams(i: int) -> set[tuple[str, str]]:
+        if i not in grams:
+            grams[i] = set(itertools.pairwise(tokens[i]))
+        return grams[i]
+
     candidates.sort(key=lambda i: len(tokens[i]))  # shortest first: they restate longer ones
     dropped: set[int] = set()
     restated: dict[int, int] = {}
     for c in candidates:
-        # Rare bigrams nominate a few targets cheaply; the share is then exact.
-        votes: dict[int, int] = defaultdict(int)
-        for g in grams[c]:
-            posting = index.get(g, ())
-            if len(posting) <= _RARE:
-                for t in posting:
-                    votes[t] += 1
+        # A bullet may copy a paragraph or another bullet; a paragraph only paragraphs.
+        bullet = kept[c].kind == "list_item"
+        paragraph = kept[c].kind == "paragraph"
+        words = word_sets[c]
+        # A copy shares nearly all its content words with other blocks; most paragraphs
+        # have words of their own: skip those before any bigram work.
+        content = [df[w] for w in words if w not in STOPWORDS]
+        if sum(1 for n in content if n > 1) < len(content) * (
+                RESTATE_SHARE_PARAGRAPH if paragraph else RESTATE_SHARE):
+            continue
+        votes: Counter[int] = Counter()
+        for w in words:
+            votes.update(rare_index.get(w, ()))
+        numbers = {w for w in words if w.isdigit()}
         nominees = [
-            t for t in sorted(votes, key=votes.__getitem__, reverse=True)[:_NOMINEES]
-            if t != c and t not in dropped and (kept[c].kind == "list_item"
-                                                or kept[t].kind != "list_item")
-        ]
+            t for t in sorted(votes, key=lambda t: (-votes[t], t))
+            if t != c and t not in dropped and (bullet or kept[t].kind != "list_item")
+            # a copy keeps the figures: "12 points" does not restate "40 points"
+            and numbers <= word_sets[t] | word_sets[max(t - 1, 0)] | word_sets[
+                min(t + 1, len(kept) - 1)]
+        ][:_NOMINEES]
+        own = bigrams(c)
         best, best_share = -1, 0.0
         for t in nominees:
-            hs = grams[c] & grams[t]
-            share = len(hs) / len(grams[c]) if _longer(tokens, t, c) else 0.0
+            hs = own & bigrams(t)
+            share = len(hs) / len(own) if _longer(tokens, t, c) else 0.0
             for nxt in (t - 1, t + 1):  # summaries often fuse two adjacent sentences
                 if 0 <= nxt < len(kept) and nxt != c and nxt not in dropped \
                         and len(tokens[t]) + len(tokens[nxt]) > len(tokens[c]):
-                    share = max(share, len(hs | (grams[c] & grams[nxt])) / len(grams[c]))
+                    share = max(share, len(hs | (own & bigrams(nxt))) / len(own))
             if share > best_share:
                 best, best_share = t, share
-        if best_share >= RESTATE_SHARE:
+        if best_share >= (RESTATE_SHARE_PARAGRAPH if paragraph else RESTATE_SHARE):
             dropped.add(c)
             restated[c] = best
     for c, t in restated.items():
