@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from scraper.models import Story
 from scraper.stories import NEAR_DISTANCE, hamming, normalise
 
-__all__ = ["KnownStory", "StoryIndex", "StoryMatch", "match_stories"]
+__all__ = ["INDEX_DISTANCE", "KnownStory", "StoryIndex", "StoryMatch", "match_stories"]
+
+# NEAR_DISTANCE is for pairing two versions of one page's stories: a handful of
+# candidates. A lookup against every stored story is one-against-all: two unrelated
+# SimHashes fall within 14 bits with chance ~3.5e-6, so among 100,000 stories a false
+# match is likely. Alone, a SimHash must be within INDEX_DISTANCE bits (random chance
+# ~4e-12 a pair); up to NEAR_DISTANCE only when the headlines agree too.
+INDEX_DISTANCE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +31,7 @@ class KnownStory:
     simhash: int
     exact: str
     first_watch: str
+    title: str | None = None
 
 
 class StoryIndex:
@@ -49,15 +57,22 @@ class StoryIndex:
     def get(self, story_id: str) -> KnownStory | None:
         return self._by_id.get(story_id)
 
-    def find(self, exact: str, simhash: int) -> KnownStory | None:
+    def find(self, exact: str, simhash: int, title: str | None = None) -> KnownStory | None:
+        """The stored story this one is: same text, a very near SimHash, or a near one
+        under the same headline."""
         found = self._by_exact.get(exact)
         if found is not None:
             return found
+        headline = normalise(title) if title else None
         best: KnownStory | None = None
         best_distance = NEAR_DISTANCE + 1
         for story in self._by_id.values():
             distance = (story.simhash ^ simhash).bit_count()
-            if distance < best_distance:
+            if distance >= best_distance:
+                continue
+            if distance <= INDEX_DISTANCE or (
+                headline and story.title and normalise(story.title) == headline
+            ):
                 best, best_distance = story, distance
         return best
 

@@ -350,7 +350,7 @@ def compare_snapshot(
                         diff=diff.unified,
                     ))
         else:
-            known = index.find(fingerprint.exact, fingerprint.simhash)
+            known = index.find(fingerprint.exact, fingerprint.simhash, story.title)
             if known is not None and fresh and known.story_id in fresh:
                 story_id = known.story_id
                 alerts.append(alert(
@@ -368,7 +368,7 @@ def compare_snapshot(
                 story_id = story.id
                 new_ids.append(story_id)
                 index.add(KnownStory(story_id, fingerprint.simhash, fingerprint.exact,
-                                     watch.name))
+                                     watch.name, story.title))
                 if previous is not None:
                     alerts.append(alert(
                         ev.STORY_NEW, story_id=story_id, title=story.title,

@@ -332,13 +332,14 @@ class Store:
             for story_id, title, exact, simhash, data in rows
         ]
 
-    async def known_stories(self) -> list[tuple[str, int, str, str]]:
-        """(story id, simhash, exact hash, first watch's name) of every story ever seen."""
+    async def known_stories(self) -> list[tuple[str, int, str, str, str | None]]:
+        """(story id, simhash, exact hash, first watch's name, title) of every story."""
         rows = await self._db.execute_fetchall(
-            "SELECT s.id, s.simhash, s.exact, w.name FROM stories s "
+            "SELECT s.id, s.simhash, s.exact, w.name, s.title FROM stories s "
             "JOIN watches w ON w.id = s.first_watch_id"
         )
-        return [(sid, _to_unsigned(sh), exact, name) for sid, sh, exact, name in rows]
+        return [(sid, _to_unsigned(sh), exact, name, title)
+                for sid, sh, exact, name, title in rows]
 
     async def previous_stories(self, snapshot_id: int) -> list[tuple[str, str | None, str, int]]:
         """(story id, title, exact, simhash) of a snapshot's stories, without their text."""

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
+from scraper.identity import (
+    INDEX_DISTANCE,
+    KnownStory,
+    PreviousStory,
+    StoryIndex,
+    match_stories,
+)
 from scraper.models import Fingerprint, Story
 from scraper.stories import NEAR_DISTANCE
 
@@ -36,10 +42,21 @@ def test_each_old_story_is_matched_once():
 
 
 def test_index_finds_exact_and_near_but_not_far():
-    index = StoryIndex([KnownStory("s1", 0, "e1", "w")])
+    index = StoryIndex([KnownStory("s1", 0, "e1", "w", "Ferry strike")])
     assert index.find("e1", 1 << 63) is not None  # exact hash wins whatever the SimHash
     assert index.find("other", 0b111) is not None
     assert index.find("other", (1 << (NEAR_DISTANCE + 1)) - 1) is None
     index.add(KnownStory("s2", 1 << 63, "e2", "v"))
     found = index.find("zzz", 1 << 63)
     assert found is not None and found.story_id == "s2" and len(index) == 2
+
+
+def test_index_needs_the_headline_beyond_index_distance():
+    # One against all: a SimHash 10 bits away alone is too likely to be another story.
+    index = StoryIndex([KnownStory("s1", 0, "e1", "w", "Ferry crews to strike")])
+    ten_bits = (1 << 10) - 1
+    assert INDEX_DISTANCE < 10 <= NEAR_DISTANCE
+    assert index.find("x", ten_bits) is None
+    assert index.find("x", ten_bits, "Library wins award") is None
+    found = index.find("x", ten_bits, "Ferry Crews to Strike!")
+    assert found is not None and found.story_id == "s1"

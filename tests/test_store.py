@@ -69,7 +69,7 @@ async def test_stories_round_trip_with_unsigned_simhash(tmp_path):
         snap = await store.record_check(record(stories=[story], new_story_ids=["abc"]))
         assert snap is not None
         assert await store.snapshot_stories(snap) == [story]
-        assert await store.known_stories() == [("abc", big, "e1", "w")]
+        assert await store.known_stories() == [("abc", big, "e1", "w", "T")]
 
 
 async def test_unwritable_location_is_a_clear_error(tmp_path):
