@@ -36,6 +36,7 @@ from scraper.models import (
     StorySplit,
     Watch,
 )
+from scraper.polite import make_polite_fetcher
 from scraper.store import (
     CheckRecord,
     Store,
@@ -436,10 +437,17 @@ async def run_once(
     watches: Sequence[Watch] | None = None,
     *,
     on_result: Callable[[CheckResult], None] | None = None,
-    fetcher: Fetcher = fetch_page,
+    fetcher: Fetcher | None = None,
 ) -> RunResult:
-    """Check ``watches`` (default: every enabled watch) once, concurrently."""
+    """Check ``watches`` (default: every enabled watch) once, concurrently.
+
+    ``fetcher`` defaults to the polite one (robots.txt, per-host limits and delays),
+    without retries: a --once run keeps each watch within its one total deadline, and
+    the failure threshold absorbs a blip.
+    """
     settings = config.settings
+    if fetcher is None:
+        fetcher = make_polite_fetcher(settings, retries=0)
     todo = [w for w in config.watches if w.enabled] if watches is None else list(watches)
     limit = asyncio.Semaphore(settings.concurrency)
     alert_log = AlertLog(settings.alert_log, max_size=settings.alert_log_max_size,

@@ -35,6 +35,8 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     def write(watches: list[dict[str, object]], **settings: object) -> Path:
         settings.setdefault("database", str(tmp_path / "scraper.db"))
         settings.setdefault("alert_log", str(tmp_path / "alerts.jsonl"))
+        # One local host serves every test page: no politeness pause between them.
+        settings.setdefault("host_delay", 0)
         lines = ["[settings]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in settings.items()]
         for watch in watches:
@@ -72,6 +74,8 @@ def server():
     from pytest_httpserver import HTTPServer
 
     httpd = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    # Unregistered paths (robots.txt above all) are 404 like on a real site, not 500.
+    httpd.no_handler_status_code = 404
     httpd.start()
     yield httpd
     httpd.clear()

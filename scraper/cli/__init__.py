@@ -84,9 +84,12 @@ class _Progress:
             sys.stderr.write("\r\033[K")
         summary = (f"{run.count('new')} new, {run.count('changed')} changed, "
                    f"{run.count('unchanged')} unchanged, {run.count('failed')} failed")
+        if run.count("blocked"):
+            summary += f", {run.count('blocked')} blocked by robots.txt"
         click.echo(summary)
-        for result in run.failed:
-            click.echo(f"  failed: {result.watch} {result.url}: {result.error}")
+        for result in run.results:
+            if result.status in ("failed", "blocked"):
+                click.echo(f"  {result.status}: {result.watch} {result.url}: {result.error}")
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -148,5 +151,6 @@ def check(ctx: click.Context, config_path: str | None) -> None:
 
 
 # Registered last: these modules import ``main`` from here.
+from scraper.cli import _daemon  # noqa: E402, F401, I001 (one line per module)
 from scraper.cli import _stories  # noqa: E402, F401
 from scraper.cli import _alerts  # noqa: E402, F401
