@@ -10,7 +10,8 @@ Why the details:
   ``max_length``, because httpx's decoders do not bound their output (a gzip bomb of a
   few KB decodes to GBs in one chunk). The body cap holds on the decoded size.
 - Redirects: followed by hand (at most 5), so a redirect to file:// or any non-http
-  scheme is refused by name and a redirect's own body is never read.
+  scheme is refused by name and a redirect's own body is never read. Credentials
+  (Authorization, Cookie) go to the configured origin only, never to where it redirects.
 - Deadline: each fetch has a total deadline, so a server that drips one byte a second
   cannot hold the run; read/connect timeouts alone would not catch it.
 """
@@ -45,6 +46,15 @@ ACCEPT_ENCODING = "gzip, deflate"  # only what we inflate with a bounded decompr
 _TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml",
                "text/xml")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+# Headers that carry the user's credentials: sent to the configured origin only.
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Codecs that decode any byte string, so a wrong declaration never fails, only garbles.
+_SINGLE_BYTE = frozenset({"iso8859-1", "cp1252", "iso8859-15", "cp1250",
+                          "iso8859-2", "ascii"})
+# Signatures of files that are not web pages, for bodies sent without a Content-Type.
+_BINARY_MAGIC = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
+                 (b"\xff\xd8\xff", "JPEG"), (b"PK\x03\x04", "ZIP"), (b"\x1f\x8b", "gzip"),
+                 (b"RIFF", "RIFF"), (b"\x00\x00\x01\x00", "ICO"))
 
 
 # What the pipeline calls to fetch: fetch_page itself, or a wrapper that adds politeness.
@@ -152,6 +162,13 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
     candidates.append(meta[1].decode("ascii", "ignore") if meta else None)
     for candidate in candidates:
         codec = _known_codec(candidate)
+        if codec in _SINGLE_BYTE and not body.isascii():
+            # Latin-1 and friends decode anything, so a lie shows up as mojibake, not as
+            # an error. Text in them is almost never valid UTF-8: if it is, UTF-8 it is.
+            try:
+                return body.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                pass
         if codec:
             try:
                 return body.decode(codec), codec
@@ -187,6 +204,23 @@ def _is_text(content_type: str | None) -> bool:
     return main in _TEXT_TYPES or main.endswith("+xml")
 
 
+def _sniff_binary(body: bytes) -> str | None:
+    """What an untyped body is, when it is plainly not text (a PDF, an image, NULs)."""
+    for magic, name in _BINARY_MAGIC:
+        if body.startswith(magic):
+            return name
+    head = body[:1024]
+    # UTF-16 pages start with a BOM (decode_body handles them); other NULs mean binary.
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "binary data"
+    return None
+
+
+def _same_origin(a: str, b: str) -> bool:
+    one, two = httpx.URL(a), httpx.URL(b)
+    return (one.scheme, one.host, one.port) == (two.scheme, two.host, two.port)
+
+
 async def _read_file(url: str, cap: int) -> bytes:
     path = Path(unquote(urlsplit(url).path))
 
@@ -215,6 +249,8 @@ async def fetch_page(
         )
     except httpx.HTTPError as exc:
         result = FetchResult(url=watch.url, outcome="failed", error=_describe(exc))
+    except httpx.InvalidURL as exc:  # not an HTTPError: it would end the whole run
+        result = FetchResult(url=watch.url, outcome="failed", error=f"invalid URL: {exc}")
     except OSError as exc:
         result = FetchResult(url=watch.url, outcome="failed",
                              error=exc.strerror or exc.__class__.__name__)
@@ -268,11 +304,23 @@ async def _fetch(
         if scheme not in ("http", "https"):
             return FetchResult(url=url, outcome="failed", final_url=current,
                                error=f"refused redirect to a {scheme or 'relative'}: URL")
-        async with client.stream("GET", current, headers=headers, timeout=timeout) as response:
+        if not _same_origin(current, url):
+            headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
+        request = client.build_request("GET", current, headers=headers, timeout=timeout)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.InvalidURL as exc:
+            # httpx parses the Location of every 3xx, followed or not; "javascript:..."
+            # or "data:..." fail that parse here, after the request was built.
+            return FetchResult(url=url, outcome="failed", final_url=current,
+                               error=f"refused redirect to an invalid URL: {exc}")
+        try:
             if response.has_redirect_location:
                 current = str(response.url.join(response.headers["Location"]))
                 continue
             return await _read_response(url, response, settings)
+        finally:
+            await response.aclose()
     return FetchResult(url=url, outcome="failed", final_url=current,
                        error=f"more than {MAX_REDIRECTS} redirects")
 
@@ -324,6 +372,14 @@ async def _read_response(url: str, response: httpx.Response, settings: Settings)
     if not body.strip():
         return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
                            error="empty response body")
+    if inflater.inflater is not None and not inflater.inflater.eof:
+        # The stream stopped before the compressed data ended: a cut-off page.
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=f"truncated {inflater.encoding} body (the stream ended early)")
+    binary = None if content_type else _sniff_binary(body)
+    if binary:
+        return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
+                           error=f"not a web page: no Content-Type and the body is {binary}")
     text, encoding = decode_body(body, content_type)
     return FetchResult(
         url=url, outcome="ok", status=status, text=text, final_url=final_url,

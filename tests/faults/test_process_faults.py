@@ -1,0 +1,359 @@
+"""Process faults: kill -9 mid-run, two writers on one database, a full or read-only disk.
+
+Every case runs the real ``scrape`` command against a local newsroom and then checks the
+database (integrity, no half-written snapshot) and the alert log (each alert_id once, each
+change announced exactly once, in a chain of versions with no gap and no repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import (
+    Newsroom,
+    check_alert_log,
+    check_change_chains,
+    check_database,
+    has_command,
+    run_scrape,
+    scrape_command,
+)
+
+KILL_SEED = 20261126  # the kill points of the 50 runs; change it to explore others
+
+
+def _popen(config: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*scrape_command(), *args, "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _check_everything(tmp: Path, newsroom: Newsroom, log: Path | None = None) -> None:
+    db = check_database(tmp / "scraper.db")
+    try:
+        alerts = check_alert_log(log or tmp / "alerts.jsonl", db)
+        check_change_chains(alerts, newsroom, db)
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_then_a_clean_run(raw_server, write_config, tmp_path):
+    newsroom = Newsroom(raw_server, 30, delay=0.05, seed=8)
+    config = write_config(newsroom.watches())
+    rng = random.Random(KILL_SEED)  # seeded: a failure replays with the same kill points
+    first = run_scrape("--once", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    # Aim the kills inside a run like the ones killed below: some pages changed.
+    for i in rng.sample(range(newsroom.count), 10):
+        newsroom.bump(i)
+    started = time.perf_counter()
+    second = run_scrape("--once", "--config", str(config))
+    length = time.perf_counter() - started
+    assert second.returncode == 0, second.stderr
+    outcomes: Counter[str] = Counter()
+    deadline = time.monotonic() + 120
+    for _ in range(50):
+        for i in rng.sample(range(newsroom.count), 10):
+            newsroom.bump(i)
+        process = _popen(config, "--once")
+        time.sleep(rng.uniform(0.05, length * 1.1))
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=30)
+        outcomes["killed" if process.returncode == -signal.SIGKILL else "finished"] += 1
+        assert "Traceback" not in stderr
+        assert time.monotonic() < deadline, "the kill loop is too slow for CI"
+    assert outcomes["killed"] >= 25, outcomes  # most runs were really cut short
+
+    clean = run_scrape("--once", "--config", str(config))
+    assert clean.returncode == 0, clean.stderr
+    _check_everything(tmp_path, newsroom)
+    # And nothing is left to announce: a second clean run says every page is unchanged.
+    lines = (tmp_path / "alerts.jsonl").read_bytes()
+    again = run_scrape("--once", "--config", str(config))
+    assert again.returncode == 0
+    assert f"0 new, 0 changed, {newsroom.count} unchanged, 0 failed" in again.stdout
+    assert (tmp_path / "alerts.jsonl").read_bytes() == lines
+
+
+def _two_at_once(config: Path, newsroom: Newsroom, rounds: int) -> None:
+    """Rounds of: edit every page, start two ``--once`` runs together, wait for both."""
+    for _ in range(rounds):
+        for i in range(newsroom.count):
+            newsroom.bump(i)
+        runs = [_popen(config, "--once") for _ in range(2)]
+        for run in runs:
+            _, stderr = run.communicate(timeout=60)
+            assert "locked" not in stderr, stderr
+            assert "Traceback" not in stderr, stderr[-3000:]
+            assert run.returncode == 0, stderr
+
+
+@pytest.mark.slow
+def test_two_once_runs_at_the_same_time_share_the_database(raw_server, write_config,
+                                                           tmp_path):
+    # Each fetch takes 0.3-0.6 s, so the two runs check every page at the same moment.
+    newsroom = Newsroom(raw_server, 12, delay=0.6)
+    config = write_config(newsroom.watches())
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    _two_at_once(config, newsroom, rounds=3)
+    db = check_database(tmp_path / "scraper.db")
+    try:
+        check_alert_log(tmp_path / "alerts.jsonl", db)  # whole lines, each alert_id once
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "pipeline: two processes checking one watch at once both read the latest snapshot "
+    "(watch_state) outside the write transaction, so both store the new version and both "
+    "announce the same story.changed (page.new twice for a new watch); fix: in "
+    "record_check, re-read the latest snapshot inside BEGIN IMMEDIATE and, if it moved, "
+    "compare against it again (or drop the check when its blocks_hash is already latest)"
+))
+def test_two_once_runs_at_the_same_time_announce_each_change_once(raw_server, write_config,
+                                                                  tmp_path):
+    newsroom = Newsroom(raw_server, 12, delay=0.6)
+    config = write_config(newsroom.watches())
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    _two_at_once(config, newsroom, rounds=2)
+    _check_everything(tmp_path, newsroom)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "store: two processes opening a new database at once both read user_version 0 and "
+    "both migrate; the second fails with 'database is locked' (seen from the CLI also as "
+    "'table watches already exists'); fix: re-read PRAGMA user_version after BEGIN "
+    "IMMEDIATE in _migrate and skip what another process already did"
+))
+async def test_two_openers_of_a_new_database(tmp_path):
+    from scraper.store import open_store
+
+    async def open_and_check(path: Path) -> str:
+        async with open_store(path) as store:
+            return await store.integrity_check()
+
+    # Three connections, as three processes would have (a daemon and --once runs started
+    # together), on ten new databases: the race is lost at least once, every time.
+    for attempt in range(10):
+        path = tmp_path / f"new-{attempt}.db"
+        assert await asyncio.gather(*(open_and_check(path) for _ in range(3))) == ["ok"] * 3
+
+
+@pytest.mark.slow
+def test_daemon_and_once_on_one_database(raw_server, write_config, tmp_path):
+    if not has_command("run"):
+        pytest.skip("`scrape run` (the daemon) does not exist yet; "
+                    "test_two_once_runs_at_the_same_time_* cover two writers meanwhile")
+    newsroom = Newsroom(raw_server, 20, delay=0.05, seed=10)
+    # One host serves every page here: lift the politeness limits meant for real sites.
+    config = write_config(newsroom.watches(interval="1s"), jitter=0, per_host=16,
+                          host_delay=0, shutdown_timeout="5s")
+    # Created first: two openers of a new database is its own (xfail) test above.
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    daemon = _popen(config, "run")
+    try:
+        rng = random.Random(11)
+        for _ in range(4):
+            for i in rng.sample(range(newsroom.count), 8):
+                newsroom.bump(i)
+            once = run_scrape("--once", "--config", str(config), timeout=60)
+            assert "locked" not in once.stderr, once.stderr
+            assert "Traceback" not in once.stderr, once.stderr[-3000:]
+            assert once.returncode == 0, once.stderr
+            time.sleep(0.3)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, stderr[-3000:]
+    assert "locked" not in stderr and "Traceback" not in stderr, stderr[-3000:]
+    db = check_database(tmp_path / "scraper.db")
+    try:
+        # Whole lines, each alert_id once. (Which of two writers announces a change, and
+        # whether both do, is the race of the xfail test above.)
+        check_alert_log(tmp_path / "alerts.jsonl", db)
+    finally:
+        db.close()
+
+
+# --- a full or read-only disk --------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB tmpfs (we run as root here); skipped where mounting is not allowed."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                              str(mount_point)], capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(directory: Path, leave: int = 0) -> Path:
+    """Write a file until the disk says ENOSPC, then give back ``leave`` bytes; return it
+    (delete it to free the space)."""
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as handle:  # unbuffered: close has nothing to flush
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+        handle.truncate(max(0, handle.tell() - leave))
+    return filler
+
+
+def _snapshot_count(path: Path) -> int:
+    db = check_database(path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _message(result: subprocess.CompletedProcess[str], tmp: Path) -> str:
+    """stderr without the test's paths (which hold words like "full" themselves)."""
+    return result.stderr.replace(str(tmp), "<tmp>").lower()
+
+
+def _full_disk_run(raw_server, write_config, small_disk: Path, tmp_path: Path, *,
+                   leave: int, where: str) -> tuple[subprocess.CompletedProcess[str],
+                                                    Newsroom, Path, bytes]:
+    """A first run with room, then a run of changed, larger pages on a full disk; the
+    space is given back afterwards. ``where``: "database" or "alert_log" on the small disk."""
+    newsroom = Newsroom(raw_server, 6, padding=40_000)
+    database = small_disk / "scraper.db" if where == "database" else tmp_path / "scraper.db"
+    log = small_disk / "alerts.jsonl" if where == "alert_log" else tmp_path / "alerts.jsonl"
+    config = write_config(newsroom.watches(), database=str(database), alert_log=str(log))
+    first = run_scrape("--once", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    before = log.read_bytes()
+    filler = _fill(small_disk, leave)
+    for i in range(newsroom.count):
+        newsroom.bump(i)
+    full = run_scrape("--once", "--config", str(config))
+    filler.unlink()
+    # Nothing stored before is lost, whatever the failing run managed.
+    assert log.read_bytes().startswith(before)
+    assert _snapshot_count(database) >= newsroom.count
+    # With space again, the changes the full disk held back are announced, once each.
+    again = run_scrape("--once", "--config", str(config))
+    assert again.returncode == 0, again.stderr
+    return full, newsroom, log, before
+
+
+@pytest.mark.parametrize("leave", [0, 64_000], ids=["no-room-at-all", "full-mid-run"])
+def test_full_disk_under_the_database_loses_nothing(raw_server, write_config, small_disk,
+                                                     tmp_path, leave):
+    full, newsroom, log, _ = _full_disk_run(raw_server, write_config, small_disk, tmp_path,
+                                            leave=leave, where="database")
+    assert full.returncode == 1
+    _check_everything(small_disk, newsroom, log)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "store: SQLITE_FULL shows as 'cannot open the database: disk I/O error' (the WAL "
+    "cannot be created), which does not tell the user the disk is full"
+))
+def test_full_disk_under_the_database_says_so(raw_server, write_config, small_disk, tmp_path):
+    full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=0,
+                              where="database")
+    message = _message(full, tmp_path)
+    assert "traceback" not in message, message[-3000:]
+    assert "full" in message or "no space" in message, message
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "pipeline/cli: when the disk fills during a run, SQLITE_FULL in record_check raises "
+    "StoreError inside a TaskGroup task; the CLI catches ScraperError but not the "
+    "ExceptionGroup around it, so the user gets a Python traceback"
+))
+def test_full_disk_mid_run_is_a_one_line_error(raw_server, write_config, small_disk, tmp_path):
+    full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=64_000,
+                              where="database")
+    message = _message(full, tmp_path)
+    assert "traceback" not in message, message[-3000:]
+    assert "full" in message, message
+
+
+def test_full_disk_under_the_alert_log_leaves_only_whole_lines(raw_server, write_config,
+                                                               small_disk, tmp_path):
+    _, newsroom, log, _ = _full_disk_run(raw_server, write_config, small_disk, tmp_path,
+                                         leave=0, where="alert_log")
+    _check_everything(tmp_path, newsroom, log)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "pipeline/cli: ENOSPC while appending to the alert log is an OSError raised in a "
+    "TaskGroup task; it escapes the CLI as an ExceptionGroup traceback (the alerts stay "
+    "stored, and the next run delivers them)"
+))
+def test_full_disk_under_the_alert_log_is_a_one_line_error(raw_server, write_config,
+                                                           small_disk, tmp_path):
+    full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=0,
+                              where="alert_log")
+    assert full.returncode == 1
+    message = _message(full, tmp_path)
+    assert "traceback" not in message, message[-3000:]
+    assert "no space" in message, message
+
+
+def _read_only_run(raw_server, write_config, small_disk: Path, tmp_path: Path
+                   ) -> subprocess.CompletedProcess[str]:
+    newsroom = Newsroom(raw_server, 4)
+    database = small_disk / "scraper.db"
+    config = write_config(newsroom.watches(), database=str(database))
+    log = tmp_path / "alerts.jsonl"
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    before = log.read_bytes()
+    # Root ignores permission bits, so only a read-only mount really refuses writes.
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        assert _is_read_only(small_disk)
+        for i in range(newsroom.count):
+            newsroom.bump(i)
+        readonly = run_scrape("--once", "--config", str(config))
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert log.read_bytes() == before
+    assert _snapshot_count(database) == newsroom.count
+    again = run_scrape("--once", "--config", str(config))
+    assert again.returncode == 0, again.stderr
+    _check_everything(small_disk, newsroom, log)
+    return readonly
+
+
+def test_read_only_disk_is_a_clear_error_and_loses_nothing(raw_server, write_config,
+                                                           small_disk, tmp_path):
+    readonly = _read_only_run(raw_server, write_config, small_disk, tmp_path)
+    assert readonly.returncode == 1, readonly.stdout + readonly.stderr
+    assert "Traceback" not in readonly.stderr, readonly.stderr[-3000:]
+    assert readonly.stderr.strip().startswith(f"error: {small_disk / 'scraper.db'}")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "store: a read-only database directory shows as 'cannot open the database: unable to "
+    "open database file'; the reason (read-only file system) is not named"
+))
+def test_read_only_disk_names_the_reason(raw_server, write_config, small_disk, tmp_path):
+    readonly = _read_only_run(raw_server, write_config, small_disk, tmp_path)
+    assert "read-only" in _message(readonly, tmp_path), readonly.stderr
+
+
+def _is_read_only(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
