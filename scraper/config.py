@@ -380,7 +380,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=file) from None
     try:
-        text = data.decode("utf-8")
+        # utf-8-sig: editors that save "UTF-8 with BOM" are common on Windows.
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -662,26 +663,48 @@ class Store:
             raise StoreError(f"cannot mark alerts as written: {exc}", path=self.path) from exc
 
 
-async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch to WAL. Switching needs an exclusive lock and SQLite answers "locked" at
+    once, busy timeout or not, when another connection is opening the same new file (a
+    daemon and a --once run started together): so wait and try again, briefly."""
+    for attempt in range(50):
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.05 + 0.05 * random.random())
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
     rows = await db.execute_fetchall("PRAGMA user_version")
-    version = int(next(iter(rows))[0])
+    return int(next(iter(rows))[0])
+
+
+async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+    version = await _user_version(db)
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the database has schema version {version}, newer than this program's "
             f"{SCHEMA_VERSION}; upgrade scraper", path=path,
         )
-    for target in range(version, SCHEMA_VERSION):
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+    if version == SCHEMA_VERSION:
+        return
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process (a daemon and a --once run started together) may have migrated
+        # while we waited for the write lock: read the version again under it.
+        for target in range(await _user_version(db), SCHEMA_VERSION):
             # executescript would COMMIT first; run statements one by one inside our BEGIN.
             for statement in _MIGRATIONS[target].split(";"):
                 if statement.strip():
                     await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {target + 1}")
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
 
 
 @asynccontextmanager
@@ -702,7 +725,7 @@ async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
     try:
         try:
             await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await _enable_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await _migrate(db, str(file))

