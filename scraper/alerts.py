@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from scraper.errors import AlertLogError
 from scraper.models import Alert
 
 __all__ = [
@@ -154,6 +155,16 @@ class AlertLog:
             os.close(lock)  # releases the flock
 
     def write_lines(self, lines: Iterable[str]) -> None:
+        try:
+            self._write_lines(lines)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise AlertLogError(
+                f"cannot append to the alert log: {reason}; the alerts are kept in the "
+                "database and written by the next run", path=self.path,
+            ) from exc
+
+    def _write_lines(self, lines: Iterable[str]) -> None:
         with self._locked():
             fd = self._current()
             for line in lines:

@@ -4,7 +4,9 @@
     ├── ConfigError              a config file is missing, unreadable or wrong (file, key, line)
     ├── FetchError               a page could not be fetched (url); inside fetch it becomes
     │                            a failed FetchResult: an outcome, not an exception
-    └── StoreError               the database could not be opened, migrated or written (path)
+    ├── StoreError               the database could not be opened, migrated or written (path)
+    └── AlertLogError            the alert log could not be written (path); the alerts stay
+                                 stored and the next run appends them
 
 Library errors (httpx, sqlite3, tomllib) are wrapped with ``raise ... from`` at the stage
 edge; only the CLI turns these into exit codes (0 ok, 1 some watch failed, 2 config/usage).
@@ -12,6 +14,7 @@ edge; only the CLI turns these into exit codes (0 ok, 1 some watch failed, 2 con
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -60,3 +63,31 @@ class StoreError(ScraperError):
         self.message = message
         self.path = str(path) if path is not None else None
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class AlertLogError(ScraperError):
+    def __init__(self, message: str, *, path: Path | str) -> None:
+        self.message = message
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+def disk_reason(path: Path | str) -> str | None:
+    """Why writing under ``path`` fails, when the file system says: read-only or full.
+
+    SQLite reports a full or read-only disk as "disk I/O error" or "unable to open
+    database file"; this names the cause for the user.
+    """
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return "the file system is read-only"
+    free = info.f_bavail * info.f_frsize
+    if free < 1_000_000:
+        return f"the disk is full ({free // 1024} KiB free)"
+    return None

@@ -21,6 +21,7 @@ from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
 from scraper.deliver import deliver_due, delivery_loop
 from scraper.diff import diff_texts, strip_ignored
+from scraper.errors import ScraperError
 from scraper.extract import extract_page
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
@@ -475,15 +476,27 @@ async def run_once(
                 if on_result is not None:
                     on_result(result)
 
-            async with asyncio.TaskGroup() as group:
-                for watch in todo:
-                    group.create_task(one(watch))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for watch in todo:
+                        group.create_task(one(watch))
+            except ExceptionGroup as group_error:
+                # A full disk fails every task alike: report our first error, plainly.
+                ours = group_error.subgroup(ScraperError)
+                if ours is None:
+                    raise
+                raise _first(ours) from group_error
             if deliverer is not None:
                 await _finish_deliveries(deliverer, stop, store, client, targets)
     finally:
         alert_log.close()
     order = {w.name: i for i, w in enumerate(todo)}
     return RunResult(tuple(sorted(results, key=lambda r: order[r.watch])))
+
+
+def _first(group: BaseExceptionGroup[ScraperError]) -> ScraperError:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 async def _finish_deliveries(

@@ -28,7 +28,7 @@ from pathlib import Path
 import aiosqlite
 
 from scraper.alerts import render_alert
-from scraper.errors import StoreError
+from scraper.errors import StoreError, disk_reason
 from scraper.models import Alert, FetchResult, Validators
 
 __all__ = [
@@ -144,6 +144,12 @@ _MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+def _failure(message: str, path: Path | str) -> StoreError:
+    """A StoreError that names the cause when the disk is full or read-only."""
+    reason = disk_reason(Path(path).parent)
+    return StoreError(f"{message} ({reason})" if reason else message, path=path)
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -256,7 +262,7 @@ class Store:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot start a write: {exc}", path=self.path) from exc
+                raise _failure(f"cannot start a write: {exc}", self.path) from exc
             try:
                 yield self._db
             except BaseException:
@@ -266,7 +272,7 @@ class Store:
                 await self._db.commit()
             except sqlite3.Error as exc:
                 await self._db.rollback()
-                raise StoreError(f"cannot commit: {exc}", path=self.path) from exc
+                raise _failure(f"cannot commit: {exc}", self.path) from exc
 
     # --- reads -------------------------------------------------------------------------
 
@@ -437,8 +443,8 @@ class Store:
                 )
                 await self._insert_alerts(db, watch_id, alerts, deliveries)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot store the alerts of {watch_name!r}: {exc}",
-                             path=self.path) from exc
+            raise _failure(f"cannot store the alerts of {watch_name!r}: {exc}",
+                           self.path) from exc
 
     async def due_deliveries(self, now: float, limit: int = 100) -> list[tuple[int, str, str, int]]:
         """(delivery id, target, alert JSON line, attempts so far) due at ``now``."""
@@ -479,7 +485,7 @@ class Store:
                         "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
                         "gave_up_at = ? WHERE id = ?", (error, when, delivery_id))
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot record a delivery: {exc}", path=self.path) from exc
+            raise _failure(f"cannot record a delivery: {exc}", self.path) from exc
 
     async def deliveries(self) -> list[tuple[str, str, int, str | None, str | None, str | None]]:
         """(alert id, target, attempts, last error, delivered at, gave up at), oldest first."""
@@ -519,8 +525,8 @@ class Store:
                         )
                     await self._prune(db, watch_id, record.keep_snapshots)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot store the check of {record.watch_name!r}: {exc}",
-                             path=self.path) from exc
+            raise _failure(f"cannot store the check of {record.watch_name!r}: {exc}",
+                           self.path) from exc
         return snapshot_id
 
     async def _upsert_watch(self, db: aiosqlite.Connection, record: CheckRecord) -> int:
@@ -660,7 +666,7 @@ class Store:
                     [(when, alert_id) for alert_id in alert_ids],
                 )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot mark alerts as written: {exc}", path=self.path) from exc
+            raise _failure(f"cannot mark alerts as written: {exc}", self.path) from exc
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:
@@ -717,11 +723,11 @@ async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
             # Create it 0600 ourselves: snapshots may hold pages behind credentials.
             os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
-        raise StoreError(f"cannot create the database: {exc.strerror}", path=file) from exc
+        raise _failure(f"cannot create the database: {exc.strerror}", file) from exc
     try:
         db = await aiosqlite.connect(file, isolation_level=None)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the database: {exc}", path=file) from exc
+        raise _failure(f"cannot open the database: {exc}", file) from exc
     try:
         try:
             await db.execute("PRAGMA busy_timeout = 10000")
@@ -730,7 +736,7 @@ async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
             await db.execute("PRAGMA foreign_keys = ON")
             await _migrate(db, str(file))
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the database: {exc}", path=file) from exc
+            raise _failure(f"cannot open the database: {exc}", file) from exc
         yield Store(db, str(file))
     finally:
         await db.close()

@@ -244,10 +244,6 @@ def test_full_disk_under_the_database_loses_nothing(raw_server, write_config, sm
     _check_everything(small_disk, newsroom, log)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store: SQLITE_FULL shows as 'cannot open the database: disk I/O error' (the WAL "
-    "cannot be created), which does not tell the user the disk is full"
-))
 def test_full_disk_under_the_database_says_so(raw_server, write_config, small_disk, tmp_path):
     full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=0,
                               where="database")
@@ -256,11 +252,6 @@ def test_full_disk_under_the_database_says_so(raw_server, write_config, small_di
     assert "full" in message or "no space" in message, message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline/cli: when the disk fills during a run, SQLITE_FULL in record_check raises "
-    "StoreError inside a TaskGroup task; the CLI catches ScraperError but not the "
-    "ExceptionGroup around it, so the user gets a Python traceback"
-))
 def test_full_disk_mid_run_is_a_one_line_error(raw_server, write_config, small_disk, tmp_path):
     full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=64_000,
                               where="database")
@@ -276,11 +267,6 @@ def test_full_disk_under_the_alert_log_leaves_only_whole_lines(raw_server, write
     _check_everything(tmp_path, newsroom, log)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline/cli: ENOSPC while appending to the alert log is an OSError raised in a "
-    "TaskGroup task; it escapes the CLI as an ExceptionGroup traceback (the alerts stay "
-    "stored, and the next run delivers them)"
-))
 def test_full_disk_under_the_alert_log_is_a_one_line_error(raw_server, write_config,
                                                            small_disk, tmp_path):
     full, *_ = _full_disk_run(raw_server, write_config, small_disk, tmp_path, leave=0,
@@ -324,10 +310,6 @@ def test_read_only_disk_is_a_clear_error_and_loses_nothing(raw_server, write_con
     assert readonly.stderr.strip().startswith(f"error: {small_disk / 'scraper.db'}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store: a read-only database directory shows as 'cannot open the database: unable to "
-    "open database file'; the reason (read-only file system) is not named"
-))
 def test_read_only_disk_names_the_reason(raw_server, write_config, small_disk, tmp_path):
     readonly = _read_only_run(raw_server, write_config, small_disk, tmp_path)
     assert "read-only" in _message(readonly, tmp_path), readonly.stderr
