@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scraper.alerts import AlertLog, make_alert, render_alert
+from scraper.errors import AlertLogError
 from tests.conftest import REPO
 
 
@@ -151,7 +152,7 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "write", disk_fills)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(AlertLogError, match="No space left"):
         log.write_lines([line(2)])
     monkeypatch.setattr(os, "write", real_write)
     assert lines_of(path) == [line(1)]  # the half line was taken back
