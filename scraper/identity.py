@@ -54,6 +54,12 @@ class StoryIndex:
         self._by_id[story.story_id] = story
         self._by_exact.setdefault(story.exact, story)
 
+    def discard(self, story_id: str) -> None:
+        """Forget a story added by a comparison whose check was not stored."""
+        story = self._by_id.pop(story_id, None)
+        if story is not None and self._by_exact.get(story.exact) is story:
+            del self._by_exact[story.exact]
+
     def get(self, story_id: str) -> KnownStory | None:
         return self._by_id.get(story_id)
 

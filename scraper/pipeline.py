@@ -21,7 +21,7 @@ from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
 from scraper.deliver import deliver_due, delivery_loop
 from scraper.diff import diff_texts, strip_ignored
-from scraper.errors import ScraperError
+from scraper.errors import ScraperError, StoreError
 from scraper.extract import extract_page
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
@@ -29,6 +29,7 @@ from scraper.models import (
     Alert,
     Block,
     Config,
+    ExtractedPage,
     FetchResult,
     Fingerprint,
     Notify,
@@ -40,6 +41,7 @@ from scraper.models import (
 from scraper.polite import make_polite_fetcher
 from scraper.store import (
     CheckRecord,
+    StaleState,
     Store,
     StoryRecord,
     WatchState,
@@ -115,7 +117,7 @@ async def _on_failure(
     await store.record_check(CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
         fetch=fetch, consecutive_failures=failures, alerts=alerts,
-        deliveries=_deliveries(alerts, notify, watch.name),
+        deliveries=_deliveries(alerts, notify, watch.name), based_on=state.last_fetch_id,
         keep_snapshots=settings.keep_snapshots,
     ))
     return CheckResult(watch.name, watch.url, "failed", fetch.error, tuple(alerts))
@@ -133,7 +135,7 @@ async def _on_blocked(
     await store.record_check(CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
         fetch=fetch, consecutive_failures=state.consecutive_failures, alerts=alerts,
-        deliveries=_deliveries(alerts, notify, watch.name),
+        deliveries=_deliveries(alerts, notify, watch.name), based_on=state.last_fetch_id,
         keep_snapshots=settings.keep_snapshots,
     ))
     return CheckResult(watch.name, watch.url, "blocked", fetch.error, tuple(alerts))
@@ -157,6 +159,29 @@ async def check_watch(
     """
     state = await store.watch_state(watch.name)
     fetch = await fetcher(client, watch, state.validators, settings)
+    page = None
+    if fetch.outcome == "ok" and fetch.text is not None:
+        page = extract_page(fetch.text, url=fetch.final_url or watch.url,
+                            include=watch.include, exclude=watch.exclude)
+    if index is None:
+        index = await load_story_index(store)
+    for _attempt in range(5):
+        try:
+            return await _record(store, watch, settings, state, fetch, page, index, notify)
+        except StaleState:
+            # Another process stored a check of this watch meanwhile (a daemon and a
+            # --once run): compare again from what it stored, so a change is announced
+            # once. The fetched page is reused.
+            state = await store.watch_state(watch.name)
+    raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
+                     "process checking it in a loop?", path=store.path)
+
+
+async def _record(
+    store: Store, watch: Watch, settings: Settings, state: WatchState, fetch: FetchResult,
+    page: ExtractedPage | None, index: StoryIndex, notify: Sequence[Notify],
+) -> CheckResult:
+    """Compare the fetched page with the stored state, and store the check."""
     now = utc_now()
     if fetch.outcome == "failed":
         return await _on_failure(store, watch, settings, state, fetch, now, notify)
@@ -172,13 +197,10 @@ async def check_watch(
     record = CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
         fetch=fetch, consecutive_failures=0, keep_snapshots=settings.keep_snapshots,
+        based_on=state.last_fetch_id,
     )
     status: CheckStatus = "unchanged"
-    if index is None:
-        index = await load_story_index(store)
-    if fetch.outcome == "ok" and fetch.text is not None:
-        page = extract_page(fetch.text, url=fetch.final_url or watch.url,
-                            include=watch.include, exclude=watch.exclude)
+    if page is not None and fetch.text is not None:
         blocks = [_block_dict(b) for b in page.blocks]
         blocks_hash = _blocks_hash(blocks)
         latest = state.latest
@@ -212,7 +234,12 @@ async def check_watch(
             )
     record = replace(record, alerts=alerts,
                      deliveries=_deliveries(alerts, notify, watch.name))
-    await store.record_check(record)
+    try:
+        await store.record_check(record)
+    except StaleState:
+        for story_id in record.new_story_ids:
+            index.discard(story_id)  # not stored: not known
+        raise
     if watch.debounce > 0:
         alerts.extend(await _release_held(store, watch, settings, index, notify, now))
     return CheckResult(watch.name, watch.url, status, None, tuple(alerts))

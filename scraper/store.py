@@ -35,6 +35,7 @@ __all__ = [
     "CheckRecord",
     "FetchRow",
     "SnapshotInfo",
+    "StaleState",
     "Store",
     "StoryRecord",
     "WatchState",
@@ -194,6 +195,7 @@ class WatchState:
     consecutive_failures: int = 0
     latest: SnapshotInfo | None = None
     last_outcome: str | None = None  # of the previous fetch
+    last_fetch_id: int | None = None  # a check is stored only if this is still the last
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +217,12 @@ class CheckRecord:
     deliveries: Sequence[tuple[str, str]] = ()  # (alert_id, notify target name)
     announced: bool = True  # False: a debounced change, announced later
     keep_snapshots: int = 100
+    based_on: int | None = None  # WatchState.last_fetch_id the check was computed from
+
+
+class StaleState(Exception):
+    """Another process stored a check of this watch since its state was read: the
+    comparison must be made again (else both would announce the same change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +294,7 @@ class Store:
         watch_id, etag, last_modified, failures = next(iter(rows))
         latest = await self.latest_snapshot(watch_id)
         last = await self._db.execute_fetchall(
-            "SELECT outcome FROM fetches WHERE watch_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT outcome, id FROM fetches WHERE watch_id = ? ORDER BY id DESC LIMIT 1",
             (watch_id,),
         )
         return WatchState(
@@ -295,6 +303,7 @@ class Store:
             consecutive_failures=failures,
             latest=latest,
             last_outcome=next(iter(last))[0] if last else None,
+            last_fetch_id=next(iter(last))[1] if last else None,
         )
 
     async def latest_snapshot(self, watch_id: int) -> SnapshotInfo | None:
@@ -506,6 +515,12 @@ class Store:
         fetch = record.fetch
         try:
             async with self._transaction() as db:
+                rows = await db.execute_fetchall(
+                    "SELECT MAX(f.id) FROM fetches f JOIN watches w ON w.id = f.watch_id "
+                    "WHERE w.name = ?", (record.watch_name,),
+                )
+                if next(iter(rows))[0] != record.based_on:
+                    raise StaleState(record.watch_name)
                 watch_id = await self._upsert_watch(db, record)
                 snapshot_id = None
                 if record.html is not None and record.blocks is not None:

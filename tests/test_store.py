@@ -8,7 +8,7 @@ import pytest
 
 from scraper.errors import StoreError
 from scraper.models import Alert, FetchResult
-from scraper.store import SCHEMA_VERSION, CheckRecord, StoryRecord, open_store
+from scraper.store import SCHEMA_VERSION, CheckRecord, StaleState, StoryRecord, open_store
 
 
 def record(name: str = "w", html: str | None = "<p>x</p>", **kw) -> CheckRecord:
@@ -52,9 +52,11 @@ async def test_failed_write_rolls_back_everything(tmp_path):
     alert = Alert("id1", "2026-01-01T00:00:00Z", "page.new", "w", "https://e.org/")
     async with open_store(tmp_path / "s.db") as store:
         await store.record_check(record(alerts=[alert]))
+        state = await store.watch_state("w")
         # The same alert id again violates UNIQUE: the whole check must roll back.
         with pytest.raises(StoreError):
-            await store.record_check(record(html="<p>second</p>", alerts=[alert]))
+            await store.record_check(record(html="<p>second</p>", alerts=[alert],
+                                            based_on=state.last_fetch_id))
         watch_id = await store.watch_id("w")
         assert watch_id is not None
         assert len(await store.snapshots(watch_id)) == 1
@@ -78,3 +80,16 @@ async def test_unwritable_location_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="cannot create the database"):
         async with open_store(blocker / "s.db"):
             pass
+
+
+async def test_a_check_computed_from_stale_state_is_refused(tmp_path):
+    # Another process stored a check meanwhile: storing ours would announce twice.
+    async with open_store(tmp_path / "s.db") as store:
+        await store.record_check(record())
+        stale = await store.watch_state("w")
+        await store.record_check(record(html="<p>other</p>", based_on=stale.last_fetch_id))
+        with pytest.raises(StaleState):
+            await store.record_check(record(html="<p>mine</p>", based_on=stale.last_fetch_id))
+        watch_id = await store.watch_id("w")
+        assert watch_id is not None
+        assert len(await store.fetches(watch_id)) == 2

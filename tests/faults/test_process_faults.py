@@ -114,6 +114,15 @@ def test_two_once_runs_at_the_same_time_share_the_database(raw_server, write_con
 
 
 @pytest.mark.slow
+def test_two_once_runs_at_the_same_time_announce_each_change_once(raw_server, write_config,
+                                                                  tmp_path):
+    newsroom = Newsroom(raw_server, 12, delay=0.6)
+    config = write_config(newsroom.watches())
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    _two_at_once(config, newsroom, rounds=2)
+    _check_everything(tmp_path, newsroom)
+
+
 async def test_two_openers_of_a_new_database(tmp_path):
     from scraper.store import open_store
 
