@@ -218,9 +218,13 @@ async def _record(
                     flip_back = blocks_hash in {s.blocks_hash for s in window}
                     recent = await store.recent_story_versions(
                         state.watch_id, settings.compare_versions)
+            split = split_stories(page)
+            suspect = _looks_like_error_page(previous, _texts(blocks), split)
+            if suspect:
+                failed = replace(fetch, outcome="failed", error=suspect)
+                return await _on_failure(store, watch, settings, state, failed, now, notify)
             comparison = compare_snapshot(
-                watch, page.title, _texts(blocks), split_stories(page), previous, index, now,
-                recent=recent,
+                watch, page.title, _texts(blocks), split, previous, index, now, recent=recent,
             )
             # Debounce: store every version now, announce the net change once it settles.
             held = watch.debounce > 0 and previous is not None
@@ -243,6 +247,31 @@ async def _record(
     if watch.debounce > 0:
         alerts.extend(await _release_held(store, watch, settings, index, notify, now))
     return CheckResult(watch.name, watch.url, status, None, tuple(alerts))
+
+
+def _looks_like_error_page(
+    previous: Previous | None, texts: Sequence[str], split: StorySplit
+) -> str | None:
+    """Why a 200 response looks like an error page, or None.
+
+    Sites answer 200 with "Sorry, something went wrong": taken as the new text, it would
+    announce every story as removed, and their return as nothing. A page on which none
+    of the stories it had survives, with less than 60% of its text left, is treated as a
+    failed fetch instead: the last snapshot stays, and failure_threshold such fetches in
+    a row raise fetch.failed with this reason.
+    """
+    if previous is None or not previous.stories:
+        return None
+    before = sum(len(t) for t in previous.texts)
+    after = sum(len(t) for t in texts)
+    if after >= 0.6 * before:
+        return None
+    old = [PreviousStory(s.story_id, s.title, s.exact, s.simhash) for s in previous.stories]
+    if any(m.old_index is not None for m in match_stories(old, split.stories)):
+        return None  # a story shrank: an edit, announced as one
+    return (f"none of the page's {len(old)} stories is left and "
+            f"{100 - 100 * after // max(before, 1)}% of its text is gone: an error page? "
+            "(the last snapshot is kept)")
 
 
 def _deliveries(

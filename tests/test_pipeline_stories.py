@@ -174,3 +174,21 @@ async def test_stories_are_stored_with_snapshots(server, write_config):
         assert [s.title for s in stored] == [FERRY[0], LIBRARY[0]]
         assert stored[0].paragraphs == tuple(FERRY[1])
         assert len(await store.known_stories()) == 2
+
+
+async def test_an_error_page_with_status_200_is_a_failed_fetch(server, write_config):
+    error = page("<h1>Sorry, something went wrong</h1><p>Please try again later.</p>")
+    pages = Pages(server, p=page(article(FERRY)))
+    config = load_config(write_config([{"name": "p", "url": server.url_for("/p")}],
+                                      failure_threshold=2))
+    await run_once(config)
+    pages.pages["p"] = error
+    first = await run_once(config)
+    assert first.results[0].status == "failed"
+    assert "error page" in (first.results[0].error or "")
+    await run_once(config)
+    pages.pages["p"] = page(article(FERRY))  # the article is back, unchanged
+    await run_once(config)
+    alerts = read_alerts(Path(config.settings.alert_log))
+    assert [a["event"] for a in alerts] == ["page.new", "fetch.failed", "fetch.recovered"]
+    assert "none of the page's 1 stories is left" in alerts[1]["error"]

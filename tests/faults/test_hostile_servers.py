@@ -552,11 +552,6 @@ ERROR_PAGE = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: an HTTP 200 error page (half the usual size, every story gone) is stored "
-    "as a snapshot and announced as story.removed with nothing that flags it; when the "
-    "article comes back nothing is announced at all, so the log says the story was removed"
-))
 async def test_http_200_error_page_is_not_a_silent_story_removal(raw_server, write_config):
     assert len(ERROR_PAGE) < len(GOOD) * 0.75  # "half the size of the usual one"
     page = {"body": ERROR_PAGE.encode()}
