@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -88,9 +89,17 @@ class RunResult:
 
 
 def _block_dict(block: Block) -> dict[str, object]:
-    data = asdict(block)
-    # Defaults add nothing to a stored snapshot but bytes.
-    return {k: v for k, v in data.items() if v not in ("", 0, None) or k == "position"}
+    # Defaults add nothing to a stored snapshot but bytes. (Not dataclasses.asdict: its
+    # deep copy was a measurable share of a check.)
+    data: dict[str, object] = {"kind": block.kind, "text": block.text,
+                               "position": block.position}
+    if block.container:
+        data["container"] = block.container
+    if block.level:
+        data["level"] = block.level
+    if block.href:
+        data["href"] = block.href
+    return data
 
 
 def _blocks_hash(blocks: Sequence[dict[str, object]]) -> str:
@@ -521,13 +530,16 @@ async def run_once(
                 if targets else None
             )
 
+            announcer = _Announcer(store, alert_log)
+
             async def one(watch: Watch) -> None:
                 async with limit:
-                    result = await check_and_announce(client, store, alert_log, watch,
-                                                      settings, fetcher=fetcher, index=index,
-                                                      notify=config.notify)
+                    result = await check_watch(client, store, watch, settings,
+                                               fetcher=fetcher, index=index,
+                                               notify=config.notify)
                 results.append(result)
                 if result.alerts:
+                    await announcer.add(result.alerts)
                     wake.set()
                 if on_result is not None:
                     on_result(result)
@@ -537,17 +549,54 @@ async def run_once(
                     for watch in todo:
                         group.create_task(one(watch))
             except ExceptionGroup as group_error:
+                # What the checks stored is announced even so, if the log can take it.
+                with contextlib.suppress(ScraperError):
+                    await announcer.flush()
                 # A full disk fails every task alike: report our first error, plainly.
                 ours = group_error.subgroup(ScraperError)
                 if ours is None:
                     raise
                 raise _first(ours) from group_error
+            await announcer.flush()
             if deliverer is not None:
                 await _finish_deliveries(deliverer, stop, store, client, targets)
     finally:
         alert_log.close()
     order = {w.name: i for i, w in enumerate(todo)}
     return RunResult(tuple(sorted(results, key=lambda r: order[r.watch])))
+
+
+class _Announcer:
+    """Appends stored alerts to the log in batches: one fsync and one transaction per
+    batch instead of per check (a run of 1,000 new pages spent ~4% on them).
+
+    Exactly once still holds: alerts are in the database before they are here, and a
+    run killed with some unwritten leaves them to deliver_pending at the next start.
+    """
+
+    MAX_DELAY = 0.2  # seconds an alert may wait for its batch
+    MAX_BATCH = 256
+
+    def __init__(self, store: Store, alert_log: AlertLog) -> None:
+        self.store = store
+        self.alert_log = alert_log
+        self.pending: list[Alert] = []
+        self.lock = asyncio.Lock()
+        self.last_flush = asyncio.get_running_loop().time()
+
+    async def add(self, alerts: Sequence[Alert]) -> None:
+        self.pending.extend(alerts)
+        now = asyncio.get_running_loop().time()
+        if len(self.pending) >= self.MAX_BATCH or now - self.last_flush >= self.MAX_DELAY:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            batch, self.pending = self.pending, []
+            self.last_flush = asyncio.get_running_loop().time()
+            if batch:
+                self.alert_log.write(batch)
+                await self.store.mark_emitted([a.alert_id for a in batch], utc_now())
 
 
 def _first(group: BaseExceptionGroup[ScraperError]) -> ScraperError:

@@ -254,6 +254,30 @@ def _pack(data: bytes) -> bytes:
     return zlib.compress(data, 6)
 
 
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """A snapshot's bodies, hashed and compressed before its transaction begins."""
+
+    contents: list[tuple[str, int, bytes]]  # (hash, size, compressed data)
+    html_hash: str
+    blocks_hash: str
+    story_hashes: list[str]
+
+
+def _pack_snapshot(record: CheckRecord) -> _Packed:
+    """Runs in a worker thread: zlib releases the GIL, so compressing a page (the
+    costliest step of storing it) overlaps with the event loop's work on the other core."""
+    assert record.html is not None and record.blocks is not None
+    bodies = [
+        record.html.encode("utf-8"),
+        json.dumps(list(record.blocks), ensure_ascii=False, separators=(",", ":")).encode(),
+        *(json.dumps(list(s.paragraphs), ensure_ascii=False).encode() for s in record.stories),
+    ]
+    contents = [(content_hash(body), len(body), _pack(body)) for body in bodies]
+    hashes = [digest for digest, _, _ in contents]
+    return _Packed(contents, hashes[0], hashes[1], hashes[2:])
+
+
 class Store:
     """One aiosqlite connection; use ``open_store``."""
 
@@ -266,21 +290,41 @@ class Store:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time on this connection.
+
+        Cancellation-safe: aiosqlite runs each statement in its thread whether or not the
+        awaiting task is still there, so a task cancelled at BEGIN or COMMIT can leave a
+        transaction open. Every exit rolls back what is still open (shielded, so a second
+        cancellation cannot skip it) after waiting for what is still queued.
+        """
         async with self._write_lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _failure(f"cannot start a write: {exc}", self.path) from exc
+            except BaseException:
+                await asyncio.shield(self._end_open_transaction())
+                raise
             try:
                 yield self._db
             except BaseException:
-                await self._db.rollback()
+                await asyncio.shield(self._end_open_transaction())
                 raise
             try:
                 await self._db.commit()
             except sqlite3.Error as exc:
-                await self._db.rollback()
+                await asyncio.shield(self._end_open_transaction())
                 raise _failure(f"cannot commit: {exc}", self.path) from exc
+            except BaseException:
+                await asyncio.shield(self._end_open_transaction())
+                raise
+
+    async def _end_open_transaction(self) -> None:
+        # A cancelled statement may still wait in aiosqlite's queue; the queue is FIFO,
+        # so once this no-op is answered, everything sent before it has run.
+        await self._db.execute_fetchall("SELECT 1")
+        if self._db.in_transaction:
+            await self._db.rollback()
 
     # --- reads -------------------------------------------------------------------------
 
@@ -513,6 +557,9 @@ class Store:
     async def record_check(self, record: CheckRecord) -> int | None:
         """Write one check; returns the new snapshot's id, if one was stored."""
         fetch = record.fetch
+        packed = None
+        if record.html is not None and record.blocks is not None:
+            packed = await asyncio.to_thread(_pack_snapshot, record)
         try:
             async with self._transaction() as db:
                 rows = await db.execute_fetchall(
@@ -523,8 +570,8 @@ class Store:
                     raise StaleState(record.watch_name)
                 watch_id = await self._upsert_watch(db, record)
                 snapshot_id = None
-                if record.html is not None and record.blocks is not None:
-                    snapshot_id = await self._insert_snapshot(db, watch_id, record)
+                if packed is not None:
+                    snapshot_id = await self._insert_snapshot(db, watch_id, record, packed)
                 await db.execute(
                     "INSERT INTO fetches (watch_id, fetched_at, url, outcome, status, bytes, "
                     "duration_ms, error, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -577,55 +624,43 @@ class Store:
         assert row is not None
         return int(row[0])
 
-    async def _put_content(self, db: aiosqlite.Connection, data: bytes) -> str:
-        digest = content_hash(data)
-        await db.execute(
-            "INSERT OR IGNORE INTO contents (hash, size, data) VALUES (?, ?, ?)",
-            (digest, len(data), _pack(data)),
-        )
-        return digest
-
     async def _insert_snapshot(
-        self, db: aiosqlite.Connection, watch_id: int, record: CheckRecord
+        self, db: aiosqlite.Connection, watch_id: int, record: CheckRecord,
+        packed: _Packed,
     ) -> int:
-        assert record.html is not None and record.blocks is not None
-        html_hash = await self._put_content(db, record.html.encode("utf-8"))
-        blocks_json = json.dumps(list(record.blocks), ensure_ascii=False,
-                                 separators=(",", ":"))
-        blocks_hash = await self._put_content(db, blocks_json.encode("utf-8"))
+        await db.executemany(
+            "INSERT OR IGNORE INTO contents (hash, size, data) VALUES (?, ?, ?)",
+            packed.contents,
+        )
         cursor = await db.execute(
             "INSERT INTO snapshots (watch_id, taken_at, url, html_hash, blocks_hash, "
             "story_count) VALUES (?, ?, ?, ?, ?, ?)",
-            (watch_id, record.checked_at, record.url, html_hash, blocks_hash,
+            (watch_id, record.checked_at, record.url, packed.html_hash, packed.blocks_hash,
              len(record.stories)),
         )
         snapshot_id = cursor.lastrowid
         await cursor.close()
         assert snapshot_id is not None
-        new_ids = set(record.new_story_ids)
-        for position, story in enumerate(record.stories):
-            text = json.dumps(list(story.paragraphs), ensure_ascii=False).encode("utf-8")
-            text_hash = await self._put_content(db, text)
-            if story.story_id in new_ids:
-                await db.execute(
-                    "INSERT OR IGNORE INTO stories (id, simhash, exact, title, first_seen_at, "
-                    "first_watch_id, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (story.story_id, _to_signed(story.simhash), story.exact, story.title,
-                     record.checked_at, watch_id, record.checked_at),
-                )
-            else:
-                await db.execute(
-                    "UPDATE stories SET simhash = ?, exact = ?, title = COALESCE(?, title), "
-                    "last_seen_at = ? WHERE id = ?",
-                    (_to_signed(story.simhash), story.exact, story.title, record.checked_at,
-                     story.story_id),
-                )
-            await db.execute(
-                "INSERT INTO snapshot_stories (snapshot_id, position, story_id, title, exact, "
-                "simhash, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (snapshot_id, position, story.story_id, story.title, story.exact,
-                 _to_signed(story.simhash), text_hash),
-            )
+        stories = list(enumerate(zip(record.stories, packed.story_hashes, strict=True)))
+        # An upsert even for stories the index already knows: the check that first saw
+        # one may not have committed yet (checks run concurrently), and its row must
+        # exist before snapshot_stories can point at it.
+        await db.executemany(
+            "INSERT INTO stories (id, simhash, exact, title, first_seen_at, first_watch_id, "
+            "last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "simhash = excluded.simhash, exact = excluded.exact, "
+            "title = COALESCE(excluded.title, stories.title), "
+            "last_seen_at = excluded.last_seen_at",
+            [(story.story_id, _to_signed(story.simhash), story.exact, story.title,
+              record.checked_at, watch_id, record.checked_at) for _, (story, _) in stories],
+        )
+        await db.executemany(
+            "INSERT INTO snapshot_stories (snapshot_id, position, story_id, title, exact, "
+            "simhash, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(snapshot_id, position, story.story_id, story.title, story.exact,
+              _to_signed(story.simhash), text_hash)
+             for position, (story, text_hash) in stories],
+        )
         return snapshot_id
 
     async def _insert_alerts(

@@ -192,3 +192,4 @@ async def test_an_error_page_with_status_200_is_a_failed_fetch(server, write_con
     alerts = read_alerts(Path(config.settings.alert_log))
     assert [a["event"] for a in alerts] == ["page.new", "fetch.failed", "fetch.recovered"]
     assert "none of the page's 1 stories is left" in alerts[1]["error"]
+

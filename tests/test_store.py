@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -93,3 +94,35 @@ async def test_a_check_computed_from_stale_state_is_refused(tmp_path):
         watch_id = await store.watch_id("w")
         assert watch_id is not None
         assert len(await store.fetches(watch_id)) == 2
+
+
+async def test_a_story_known_to_the_index_but_not_yet_stored(tmp_path):
+    # Checks run concurrently: the check that first met a story may commit after one
+    # that met it second. The second must store anyway, creating the story's row.
+    story = StoryRecord("abc", "T", "e1", 5, ("p",))
+    async with open_store(tmp_path / "s.db") as store:
+        snap = await store.record_check(record("second", stories=[story], new_story_ids=[]))
+        assert snap is not None
+        assert [s.story_id for s in await store.snapshot_stories(snap)] == ["abc"]
+        first = await store.record_check(record("first", stories=[story],
+                                                new_story_ids=["abc"]))
+        assert first is not None
+        assert await store.known_stories() == [("abc", 5, "e1", "second", "T")]
+
+
+async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path):
+    # aiosqlite runs a statement in its thread even when the awaiting task is cancelled:
+    # a task cancelled at BEGIN or COMMIT must not leave the next write "within a
+    # transaction".
+    import asyncio
+
+    async with open_store(tmp_path / "s.db") as store:
+        for step in range(40):
+            task = asyncio.create_task(store.mark_emitted(["x"], "now"))
+            for _ in range(step % 8):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.record_check(record(f"w{step}"))  # must not fail
+        assert await store.integrity_check() == "ok"
