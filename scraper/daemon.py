@@ -104,7 +104,8 @@ async def serve(config: Config) -> None:
             async with open_store(settings.database) as store, \
                     make_client(settings) as client:
                 # --- start-up -------------------------------------------------------
-                deps = _Deps(client, store, alert_log, make_polite_fetcher(settings),
+                deps = _Deps(client, store, alert_log,
+                             make_polite_fetcher(settings, robots_cache=store),
                              await load_story_index(store), asyncio.Event(),
                              asyncio.Semaphore(settings.concurrency))
                 state = _State(config=config, targets={t.name: t for t in config.notify})

@@ -512,8 +512,6 @@ async def run_once(
     the failure threshold absorbs a blip.
     """
     settings = config.settings
-    if fetcher is None:
-        fetcher = make_polite_fetcher(settings, retries=0)
     todo = [w for w in config.watches if w.enabled] if watches is None else list(watches)
     limit = asyncio.Semaphore(settings.concurrency)
     alert_log = AlertLog(settings.alert_log, max_size=settings.alert_log_max_size,
@@ -524,6 +522,8 @@ async def run_once(
         async with open_store(settings.database) as store, make_client(settings) as client:
             await deliver_pending(store, alert_log)
             index = await load_story_index(store)
+            if fetcher is None:
+                fetcher = make_polite_fetcher(settings, retries=0, robots_cache=store)
             wake, stop = asyncio.Event(), asyncio.Event()
             deliverer = (
                 asyncio.create_task(delivery_loop(store, client, targets, wake, stop))

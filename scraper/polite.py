@@ -45,6 +45,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -59,6 +60,7 @@ __all__ = [
     "ROBOTS_RETRY",
     "ROBOTS_TTL",
     "ROBOTS_UNREACHABLE_LIMIT",
+    "RobotsCache",
     "is_transient",
     "make_polite_fetcher",
     "robots_token",
@@ -78,6 +80,17 @@ _PERMANENT = ("refused redirect", "more than", "unsupported URL scheme", "file:/
               "InvalidURL", "UnsupportedProtocol", "LocalProtocolError")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class RobotsCache(Protocol):
+    """Where robots.txt answers outlive the process (the store), so a --once run every
+    few minutes does not ask every site for robots.txt every time. Only usable answers
+    (a file, or a 4xx meaning none) are kept; ``body`` None means "no robots.txt"."""
+
+    async def load(self, origin: str) -> tuple[float, str | None] | None:
+        """(unix time fetched, body) of the last usable answer, if any."""
+
+    async def save(self, origin: str, fetched_at: float, body: str | None) -> None: ...
 
 
 def robots_token(user_agent: str) -> str:
@@ -127,6 +140,7 @@ def make_polite_fetcher(
     backoff: float = 1.0,
     fetch: Fetcher = fetch_page,
     sleep: Sleep = asyncio.sleep,
+    robots_cache: RobotsCache | None = None,
 ) -> Fetcher:
     """A Fetcher (same signature as fetch_page) that is polite to the hosts it visits.
 
@@ -156,7 +170,7 @@ def make_polite_fetcher(
             async with host.slots:
                 if watch.robots:
                     robots = await _robots_for(client, host, origin, call_settings, in_flight,
-                                               fetch)
+                                               fetch, robots_cache)
                     refusal = _refusal(robots, watch.url, call_settings.user_agent)
                     if refusal is not None:
                         log.info("fetch.blocked", watch=watch.name, url=watch.url,
@@ -232,14 +246,24 @@ def _refusal(robots: _Robots, url: str, user_agent: str) -> str | None:
 
 async def _robots_for(
     client: HttpClient, host: _Host, origin: str, settings: Settings,
-    in_flight: asyncio.Semaphore, fetch: Fetcher,
+    in_flight: asyncio.Semaphore, fetch: Fetcher, cache: RobotsCache | None = None,
 ) -> _Robots:
     # One fetch per origin at a time: the other watches of the host wait for its answer.
     async with host.robots_lock:
         cached = host.robots.get(origin)
         if cached is not None and cached.expires > time.monotonic():
             return cached
-        robots = await _fetch_robots(client, host, origin, settings, in_flight, fetch, cached)
+        robots = None
+        if cached is None and cache is not None:
+            stored = await cache.load(origin)
+            age = time.time() - stored[0] if stored is not None else math.inf
+            if stored is not None and 0 <= age < ROBOTS_TTL:
+                body = stored[1]
+                rules = Protego.parse(body) if body is not None else None
+                robots = _Robots(rules=rules, expires=time.monotonic() + ROBOTS_TTL - age)
+        if robots is None:
+            robots = await _fetch_robots(client, host, origin, settings, in_flight, fetch,
+                                         cached, cache)
         host.robots[origin] = robots
         token = robots_token(settings.user_agent)
         delay = robots.rules.crawl_delay(token) if robots.rules is not None else None
@@ -250,6 +274,7 @@ async def _robots_for(
 async def _fetch_robots(
     client: HttpClient, host: _Host, origin: str, settings: Settings,
     in_flight: asyncio.Semaphore, fetch: Fetcher, previous: _Robots | None,
+    cache: RobotsCache | None = None,
 ) -> _Robots:
     url = f"{origin}/robots.txt"
     # A synthetic watch: fetch.py stays the only place that speaks HTTP.
@@ -267,10 +292,14 @@ async def _fetch_robots(
     status = result.status
     if result.outcome == "ok" and result.text is not None:
         log.info("robots.fetched", url=url, status=status)
+        if cache is not None:
+            await cache.save(origin, time.time(), result.text)
         return _Robots(rules=Protego.parse(result.text), expires=now + ROBOTS_TTL)
     if status is not None and (200 <= status < 400 or (400 <= status < 500 and status != 429)):
         # No usable file (404, 410, 403, an empty 200 ...): no rules.
         log.info("robots.absent", url=url, status=status, error=result.error)
+        if cache is not None:
+            await cache.save(origin, time.time(), None)
         return _Robots(rules=None, expires=now + ROBOTS_TTL)
     # 5xx, 429 or no answer: the host may be struggling.
     failing_since = previous.failing_since if previous and previous.failing_since else now

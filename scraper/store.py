@@ -141,6 +141,14 @@ _MIGRATIONS: tuple[str, ...] = (
     UPDATE watches SET announced_snapshot_id =
         (SELECT MAX(id) FROM snapshots WHERE snapshots.watch_id = watches.id);
     """,
+    # 2 -> 3: robots.txt answers, so runs in separate processes share them.
+    """
+    CREATE TABLE robots (
+        origin TEXT PRIMARY KEY,
+        fetched_at REAL NOT NULL,
+        body TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -547,6 +555,23 @@ class Store:
             "FROM deliveries ORDER BY id"
         )
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    # The RobotsCache of polite.py: a Store is one.
+    async def load(self, origin: str) -> tuple[float, str | None] | None:
+        rows = await self._db.execute_fetchall(
+            "SELECT fetched_at, body FROM robots WHERE origin = ?", (origin,)
+        )
+        return (float(rows[0][0]), rows[0][1]) if rows else None  # type: ignore[index]
+
+    async def save(self, origin: str, fetched_at: float, body: str | None) -> None:
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "INSERT OR REPLACE INTO robots (origin, fetched_at, body) VALUES (?, ?, ?)",
+                    (origin, fetched_at, body),
+                )
+        except sqlite3.Error as exc:
+            raise _failure(f"cannot store robots.txt of {origin}: {exc}", self.path) from exc
 
     async def integrity_check(self) -> str:
         rows = await self._db.execute_fetchall("PRAGMA integrity_check")

@@ -18,7 +18,7 @@ from scraper.config import DEFAULT_USER_AGENT, load_config
 from scraper.fetch import HttpClient, make_client
 from scraper.models import FetchResult, Settings, Validators, Watch
 from scraper.pipeline import run_once
-from scraper.polite import is_transient, make_polite_fetcher, robots_token
+from scraper.polite import ROBOTS_TTL, is_transient, make_polite_fetcher, robots_token
 from tests.conftest import article_html, read_alerts
 
 PAGE = article_html("Harbour bridge reopens", [
@@ -385,3 +385,31 @@ async def test_fetcher_works_after_cancelled_requests(server):
             assert result.outcome == "ok"
     finally:
         release.set()
+
+
+async def test_robots_txt_is_remembered_across_runs(server, write_config):
+    # A --once run every few minutes must not ask every site for robots.txt each time.
+    from scraper.store import open_store
+
+    server.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /private\n", content_type="text/plain")
+    server.expect_request("/news").respond_with_data(
+        "<article><h1>Quay</h1><p>Text of the story, long enough.</p></article>",
+        content_type="text/html")
+    config = load_config(write_config([
+        {"name": "news", "url": server.url_for("/news")},
+        {"name": "private", "url": server.url_for("/private")},
+    ]))
+    first = await run_once(config)
+    second = await run_once(config)
+    robots_requests = [r for r, _ in server.log if r.path == "/robots.txt"]
+    assert len(robots_requests) == 1
+    assert [r.status for r in second.results] == ["unchanged", "blocked"]
+    assert [r.status for r in first.results] == ["new", "blocked"]
+    async with open_store(config.settings.database) as store:
+        origin = server.url_for("/").rstrip("/").lower()
+        stored = await store.load(origin)
+        assert stored is not None and "Disallow: /private" in (stored[1] or "")
+        await store.save(origin, stored[0] - ROBOTS_TTL - 1, stored[1])  # now stale
+    await run_once(config)
+    assert len([r for r, _ in server.log if r.path == "/robots.txt"]) == 2
