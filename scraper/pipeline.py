@@ -20,10 +20,10 @@ import structlog
 
 from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
+from scraper.analyse import INLINE, Analyser
 from scraper.deliver import deliver_due, delivery_loop
 from scraper.diff import diff_texts, strip_ignored
 from scraper.errors import ScraperError, StoreError
-from scraper.extract import extract_page
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.identity import KnownStory, PreviousStory, StoryIndex, match_stories
 from scraper.models import (
@@ -158,7 +158,7 @@ async def load_story_index(store: Store) -> StoryIndex:
 async def check_watch(
     client: HttpClient, store: Store, watch: Watch, settings: Settings,
     *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
-    notify: Sequence[Notify] = (),
+    notify: Sequence[Notify] = (), analyser: Analyser = INLINE,
 ) -> CheckResult:
     """Fetch, extract, split, compare and store one watch; returns the alerts it stored.
 
@@ -168,15 +168,16 @@ async def check_watch(
     """
     state = await store.watch_state(watch.name)
     fetch = await fetcher(client, watch, state.validators, settings)
-    page = None
+    page, split = None, None
     if fetch.outcome == "ok" and fetch.text is not None:
-        page = extract_page(fetch.text, url=fetch.final_url or watch.url,
-                            include=watch.include, exclude=watch.exclude)
+        page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
+                                             watch.include, watch.exclude)
     if index is None:
         index = await load_story_index(store)
     for _attempt in range(5):
         try:
-            return await _record(store, watch, settings, state, fetch, page, index, notify)
+            return await _record(store, watch, settings, state, fetch, page, split, index,
+                                 notify)
         except StaleState:
             # Another process stored a check of this watch meanwhile (a daemon and a
             # --once run): compare again from what it stored, so a change is announced
@@ -188,7 +189,8 @@ async def check_watch(
 
 async def _record(
     store: Store, watch: Watch, settings: Settings, state: WatchState, fetch: FetchResult,
-    page: ExtractedPage | None, index: StoryIndex, notify: Sequence[Notify],
+    page: ExtractedPage | None, split: StorySplit | None, index: StoryIndex,
+    notify: Sequence[Notify],
 ) -> CheckResult:
     """Compare the fetched page with the stored state, and store the check."""
     now = utc_now()
@@ -227,7 +229,8 @@ async def _record(
                     flip_back = blocks_hash in {s.blocks_hash for s in window}
                     recent = await store.recent_story_versions(
                         state.watch_id, settings.compare_versions)
-            split = split_stories(page)
+            if split is None:
+                split = split_stories(page)
             suspect = _looks_like_error_page(previous, _texts(blocks), split)
             if suspect:
                 failed = replace(fetch, outcome="failed", error=suspect)
@@ -519,7 +522,11 @@ async def run_once(
     targets = {t.name: t for t in config.notify}
     results: list[CheckResult] = []
     try:
-        async with open_store(settings.database) as store, make_client(settings) as client:
+        async with (
+            open_store(settings.database) as store,
+            make_client(settings) as client,
+            Analyser.for_run(len(todo)) as analyser,
+        ):
             await deliver_pending(store, alert_log)
             index = await load_story_index(store)
             if fetcher is None:
@@ -536,7 +543,7 @@ async def run_once(
                 async with limit:
                     result = await check_watch(client, store, watch, settings,
                                                fetcher=fetcher, index=index,
-                                               notify=config.notify)
+                                               notify=config.notify, analyser=analyser)
                 results.append(result)
                 if result.alerts:
                     await announcer.add(result.alerts)

@@ -259,7 +259,10 @@ class WatchStatus:
 
 
 def _pack(data: bytes) -> bytes:
-    return zlib.compress(data, 6)
+    # Level 1: on real news pages 2.4x faster than level 6 for 20% more bytes (40 pages
+    # of the extraction benchmark: 0.91 vs 2.22 ms, 41 vs 35 KiB a page); compression
+    # was the costliest step of storing a new page.
+    return zlib.compress(data, 1)
 
 
 @dataclass(frozen=True, slots=True)

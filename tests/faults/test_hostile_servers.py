@@ -575,12 +575,6 @@ async def test_http_200_error_page_is_not_a_silent_story_removal(raw_server, wri
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: extract_page runs on the event loop, and lexbor's parse is quadratic in "
-    "nesting depth (40,000 nested divs: ~1.5 s; 100,000: ~8 s), so one hostile page stalls "
-    "every other fetch in flight past its deadline; fix: run extract/split in a worker "
-    "thread (asyncio.to_thread) and/or flatten absurd nesting before parsing"
-))
 async def test_a_page_slow_to_parse_does_not_fail_the_other_watches(raw_server, write_config):
     depth = 40_000
     deep = (b"<html><body>" + b"<div>" * depth + b"<p>" + PARAS[0].encode() + b"</p>"
