@@ -44,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from scraper import sdnotify
 from scraper.alerts import AlertLog
+from scraper.analyse import Analyser
 from scraper.config import load_config
 from scraper.deliver import delivery_loop
 from scraper.errors import ConfigError, ScraperError
@@ -78,6 +79,7 @@ class _Deps:
     # Checks in progress at once. Without it, 10,000 watches due together were all fetched
     # and parsed before the first was stored: 1.3 GB, measured (bench/scale.py).
     slots: asyncio.Semaphore
+    analyser: Analyser  # where pages are parsed: a worker process for large watch lists
 
 
 @dataclass(slots=True)
@@ -102,12 +104,13 @@ async def serve(config: Config) -> None:
     with _signal_queue(loop) as signals:
         try:
             async with open_store(settings.database) as store, \
-                    make_client(settings) as client:
+                    make_client(settings) as client, \
+                    Analyser.for_run(len(_enabled(config))) as analyser:
                 # --- start-up -------------------------------------------------------
                 deps = _Deps(client, store, alert_log,
                              make_polite_fetcher(settings, robots_cache=store),
                              await load_story_index(store), asyncio.Event(),
-                             asyncio.Semaphore(settings.concurrency))
+                             asyncio.Semaphore(settings.concurrency), analyser)
                 state = _State(config=config, targets={t.name: t for t in config.notify})
                 delivered = await deliver_pending(store, alert_log)
                 stop_delivery = asyncio.Event()
@@ -243,6 +246,7 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
             result = await check_and_announce(
                 deps.client, deps.store, deps.alert_log, watch, state.config.settings,
                 fetcher=deps.fetcher, index=deps.index, notify=state.config.notify,
+                analyser=deps.analyser,
             )
     except ScraperError as exc:  # the database is unwritable, say: log, keep serving
         state.failing.add(watch.name)

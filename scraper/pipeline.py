@@ -490,11 +490,11 @@ async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
 async def check_and_announce(
     client: HttpClient, store: Store, alert_log: AlertLog, watch: Watch, settings: Settings,
     *, fetcher: Fetcher = fetch_page, index: StoryIndex | None = None,
-    notify: Sequence[Notify] = (),
+    notify: Sequence[Notify] = (), analyser: Analyser = INLINE,
 ) -> CheckResult:
     """check_watch, then append its alerts to the log and mark them written."""
     result = await check_watch(client, store, watch, settings, fetcher=fetcher, index=index,
-                               notify=notify)
+                               notify=notify, analyser=analyser)
     if result.alerts:
         alert_log.write(result.alerts)
         await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
