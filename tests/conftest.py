@@ -68,9 +68,10 @@ def article_html(title: str, paragraphs: list[str]) -> str:
     )
 
 
-@pytest.fixture
-def server():
-    """A real HTTP server on 127.0.0.1 (threaded, so a slow handler blocks nothing else)."""
+@pytest.fixture(scope="module")
+def shared_server():
+    """One real HTTP server on 127.0.0.1 a test module (threaded, so a slow handler
+    blocks nothing else): stopping one costs half a second, its poll interval."""
     from pytest_httpserver import HTTPServer
 
     httpd = HTTPServer(host="127.0.0.1", port=0, threaded=True)
@@ -78,5 +79,12 @@ def server():
     httpd.no_handler_status_code = 404
     httpd.start()
     yield httpd
-    httpd.clear()
     httpd.stop()
+
+
+@pytest.fixture
+def server(shared_server):
+    """The module's server, emptied (handlers and request log) after each test."""
+    yield shared_server
+    shared_server.clear()
+    shared_server.no_handler_status_code = 404  # clear() puts back its default, 500

@@ -58,24 +58,6 @@ class Page:
         return Response(self.html, content_type="text/html; charset=utf-8")
 
 
-@pytest.fixture(scope="module")
-def shared_server():
-    """One server for the module: stopping one costs half a second (its poll interval)."""
-    from pytest_httpserver import HTTPServer
-
-    httpd = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    httpd.start()
-    yield httpd
-    httpd.stop()
-
-
-@pytest.fixture
-def server(shared_server):
-    """Overrides conftest's ``server``: the shared one, emptied after each test."""
-    yield shared_server
-    shared_server.clear()
-
-
 def serve_pages(server, pages: dict[str, Page]) -> list[dict[str, object]]:
     server.expect_request("/robots.txt").respond_with_data("", status=404)
     for name, page in pages.items():

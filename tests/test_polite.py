@@ -27,24 +27,6 @@ PAGE = article_html("Harbour bridge reopens", [
 ])
 
 
-@pytest.fixture(scope="module")
-def shared_server():
-    """One server for the module: stopping one costs half a second (its poll interval)."""
-    from pytest_httpserver import HTTPServer
-
-    httpd = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    httpd.start()
-    yield httpd
-    httpd.stop()
-
-
-@pytest.fixture
-def server(shared_server):
-    """Overrides conftest's ``server``: the shared one, emptied after each test."""
-    yield shared_server
-    shared_server.clear()
-
-
 def make_settings(**changes: object) -> Settings:
     settings = Settings(database="", alert_log="", user_agent=DEFAULT_USER_AGENT,
                         host_delay=0.0, timeout=5.0)
