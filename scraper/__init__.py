@@ -11,7 +11,7 @@ The stages, each usable on its own::
 
 from scraper.config import load_config
 from scraper.diff import diff_texts
-from scraper.errors import ConfigError, FetchError, ScraperError, StoreError
+from scraper.errors import AlertLogError, ConfigError, ScraperError, StoreError
 from scraper.extract import extract_page, text_to_page
 from scraper.models import Block, ExtractedPage, Story, StorySplit, Watch
 from scraper.pipeline import check_watch, run_once
@@ -19,10 +19,10 @@ from scraper.store import open_store
 from scraper.stories import split_stories
 
 __all__ = [
+    "AlertLogError",
     "Block",
     "ConfigError",
     "ExtractedPage",
-    "FetchError",
     "ScraperError",
     "StoreError",
     "Story",

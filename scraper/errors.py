@@ -2,11 +2,12 @@
 
     ScraperError                 base of everything below
     ├── ConfigError              a config file is missing, unreadable or wrong (file, key, line)
-    ├── FetchError               a page could not be fetched (url); inside fetch it becomes
-    │                            a failed FetchResult: an outcome, not an exception
     ├── StoreError               the database could not be opened, migrated or written (path)
     └── AlertLogError            the alert log could not be written (path); the alerts stay
                                  stored and the next run appends them
+
+A page that cannot be fetched is not an exception: it is a FetchResult with
+outcome "failed" and the reason, like a 304 or a robots.txt block.
 
 Library errors (httpx, sqlite3, tomllib) are wrapped with ``raise ... from`` at the stage
 edge; only the CLI turns these into exit codes (0 ok, 1 some watch failed, 2 config/usage).
@@ -49,13 +50,6 @@ class ConfigError(ScraperError):
         if self.key is not None:
             parts.append(f"key {self.key!r}")
         return ": ".join(parts) + f": {self.message}"
-
-
-class FetchError(ScraperError):
-    def __init__(self, message: str, *, url: str) -> None:
-        self.message = message
-        self.url = url
-        super().__init__(f"{url}: {message}")
 
 
 class StoreError(ScraperError):

@@ -412,20 +412,6 @@ class Store:
         return [(sid, _to_unsigned(sh), exact, name, title)
                 for sid, sh, exact, name, title in rows]
 
-    async def previous_stories(self, snapshot_id: int) -> list[tuple[str, str | None, str, int]]:
-        """(story id, title, exact, simhash) of a snapshot's stories, without their text."""
-        rows = await self._db.execute_fetchall(
-            "SELECT story_id, title, exact, simhash FROM snapshot_stories "
-            "WHERE snapshot_id = ? ORDER BY position",
-            (snapshot_id,),
-        )
-        return [(sid, title, exact, _to_unsigned(sh)) for sid, title, exact, sh in rows]
-
-    async def watch_name(self, watch_id: int) -> str | None:
-        rows = await self._db.execute_fetchall("SELECT name FROM watches WHERE id = ?",
-                                               (watch_id,))
-        return next(iter(rows))[0] if rows else None
-
     async def fetches(self, watch_id: int, *, limit: int = 20) -> list[FetchRow]:
         rows = await self._db.execute_fetchall(
             "SELECT fetched_at, outcome, status, bytes, duration_ms, error FROM fetches "
