@@ -215,8 +215,10 @@ _STAGES: tuple[tuple[str, str], ...] = (
     ("scraper/stories/", "split_stories"),
     ("scraper/identity.py", "story matching (identity)"),
     ("scraper/diff.py", "diff"),
+    ("scraper/compare.py", "diff"),
+    ("scraper/analyse.py", "extract (scraper.extract + selectolax)"),
     ("difflib", "diff"),
-    ("scraper/store.py", "store (Python side)"),
+    ("scraper/store/", "store (Python side)"),
     ("aiosqlite", "store: aiosqlite / sqlite3"),
     ("sqlite3", "store: aiosqlite / sqlite3"),
     ("scraper/alerts.py", "alerts (build + write)"),
@@ -312,8 +314,8 @@ def report_cprofile(path: Path, top: int = 25) -> None:
 # py-spy raw lines: "thread (0x7f..);func (file:line);func (file:line) count"
 # The innermost of these on a sample's stack names its stage.
 _STAGE_FUNCS: tuple[tuple[str, str], ...] = (
-    ("_pack (scraper/store.py", "store: zlib compress (_pack)"),
-    ("content_hash (scraper/store.py", "store: blake2b (content_hash)"),
+    ("_pack (scraper/store/_records.py", "store: zlib compress (_pack)"),
+    ("content_hash (scraper/store/_records.py", "store: blake2b (content_hash)"),
     ("extract_page (", "extract_page"),
     ("split_stories (", "split_stories"),
     ("compare_snapshot (", "compare_snapshot (match + diff)"),
@@ -321,7 +323,7 @@ _STAGE_FUNCS: tuple[tuple[str, str], ...] = (
     ("execute_fetchall (aiosqlite", "store: aiosqlite calls (loop side)"),
     ("record_check (", "store.record_check (Python side)"),
     ("watch_state (", "store reads (watch_state, blocks, stories)"),
-    ("blocks (scraper/store.py", "store reads (watch_state, blocks, stories)"),
+    ("blocks (scraper/store/__init__.py", "store reads (watch_state, blocks, stories)"),
     ("snapshot_stories (", "store reads (watch_state, blocks, stories)"),
     ("load_story_index (", "store reads (story index)"),
     ("mark_emitted (", "store.mark_emitted"),

@@ -1,4 +1,4 @@
-"""SQLite storage: ``async with open_store(path) as store``. All SQL lives in this module.
+"""SQLite storage: ``async with open_store(path) as store``. All SQL lives in this package.
 
 - WAL with synchronous=NORMAL and a busy timeout, so a daemon and a ``--once`` run can
   share one database; every write is one short ``BEGIN IMMEDIATE`` transaction through
@@ -8,31 +8,45 @@
   crash (kill -9) leaves either all of it or none of it.
 - Page and text bodies are content-addressed (blake2b) and zlib-compressed: an unchanged
   page adds a fetch row, not a copy.
-- The schema version is ``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version n to n+1.
+- The schema version is ``PRAGMA user_version``; ``_schema.MIGRATIONS[n]`` takes version n to n+1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
-import random
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
 
 from scraper.alerts import render_alert
-from scraper.errors import StoreError, disk_reason
-from scraper.models import Alert, FetchResult, Validators
+from scraper.errors import StoreError
+from scraper.models import Alert, Validators
+from scraper.store._records import (
+    CheckRecord,
+    FetchRow,
+    SnapshotInfo,
+    StaleState,
+    StoryRecord,
+    WatchState,
+    WatchStatus,
+    _failure,
+    _pack_snapshot,
+    _Packed,
+    _to_signed,
+    _to_unsigned,
+    content_hash,
+)
+from scraper.store._schema import SCHEMA_VERSION, enable_wal, migrate
 
 __all__ = [
+    "SCHEMA_VERSION",
     "CheckRecord",
     "FetchRow",
     "SnapshotInfo",
@@ -44,250 +58,6 @@ __all__ = [
     "content_hash",
     "open_store",
 ]
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 0 -> 1: the first release.
-    """
-    CREATE TABLE watches (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        url TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        interval REAL,
-        etag TEXT,
-        last_modified TEXT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0,
-        last_checked_at TEXT,
-        last_success_at TEXT,
-        last_changed_at TEXT,
-        last_error TEXT,
-        last_error_at TEXT
-    );
-    CREATE TABLE contents (
-        hash TEXT PRIMARY KEY,
-        size INTEGER NOT NULL,
-        data BLOB NOT NULL
-    );
-    CREATE TABLE snapshots (
-        id INTEGER PRIMARY KEY,
-        watch_id INTEGER NOT NULL REFERENCES watches(id),
-        taken_at TEXT NOT NULL,
-        url TEXT NOT NULL,
-        html_hash TEXT NOT NULL REFERENCES contents(hash),
-        blocks_hash TEXT NOT NULL REFERENCES contents(hash),
-        story_count INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX snapshots_by_watch ON snapshots(watch_id, id);
-    CREATE TABLE fetches (
-        id INTEGER PRIMARY KEY,
-        watch_id INTEGER NOT NULL REFERENCES watches(id),
-        fetched_at TEXT NOT NULL,
-        url TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        status INTEGER,
-        bytes INTEGER NOT NULL DEFAULT 0,
-        duration_ms REAL NOT NULL DEFAULT 0,
-        error TEXT,
-        snapshot_id INTEGER REFERENCES snapshots(id) ON DELETE SET NULL
-    );
-    CREATE INDEX fetches_by_watch ON fetches(watch_id, id);
-    CREATE TABLE stories (
-        id TEXT PRIMARY KEY,
-        simhash INTEGER NOT NULL,
-        exact TEXT NOT NULL,
-        title TEXT,
-        first_seen_at TEXT NOT NULL,
-        first_watch_id INTEGER NOT NULL REFERENCES watches(id),
-        last_seen_at TEXT NOT NULL
-    );
-    CREATE TABLE snapshot_stories (
-        snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        story_id TEXT NOT NULL REFERENCES stories(id),
-        title TEXT,
-        exact TEXT NOT NULL,
-        simhash INTEGER NOT NULL,
-        text_hash TEXT NOT NULL REFERENCES contents(hash),
-        PRIMARY KEY (snapshot_id, position)
-    );
-    CREATE INDEX snapshot_stories_by_story ON snapshot_stories(story_id);
-    CREATE TABLE alerts (
-        seq INTEGER PRIMARY KEY,
-        alert_id TEXT NOT NULL UNIQUE,
-        watch_id INTEGER REFERENCES watches(id),
-        created_at TEXT NOT NULL,
-        event TEXT NOT NULL,
-        line TEXT NOT NULL,
-        emitted_at TEXT
-    );
-    CREATE INDEX alerts_pending ON alerts(seq) WHERE emitted_at IS NULL;
-    """,
-    # 1 -> 2: webhook/Apprise deliveries (an outbox per target), and the snapshot whose
-    # content was last announced (debounce announces the net change since it).
-    """
-    CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY,
-        alert_id TEXT NOT NULL REFERENCES alerts(alert_id),
-        target TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT,
-        delivered_at TEXT,
-        gave_up_at TEXT,
-        UNIQUE (alert_id, target)
-    );
-    CREATE INDEX deliveries_due ON deliveries(next_attempt_at)
-        WHERE delivered_at IS NULL AND gave_up_at IS NULL;
-    ALTER TABLE watches ADD COLUMN announced_snapshot_id INTEGER;
-    UPDATE watches SET announced_snapshot_id =
-        (SELECT MAX(id) FROM snapshots WHERE snapshots.watch_id = watches.id);
-    """,
-    # 2 -> 3: robots.txt answers, so runs in separate processes share them.
-    """
-    CREATE TABLE robots (
-        origin TEXT PRIMARY KEY,
-        fetched_at REAL NOT NULL,
-        body TEXT
-    );
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-def _failure(message: str, path: Path | str) -> StoreError:
-    """A StoreError that names the cause when the disk is full or read-only."""
-    reason = disk_reason(Path(path).parent)
-    return StoreError(f"{message} ({reason})" if reason else message, path=path)
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _to_signed(value: int) -> int:
-    """SQLite integers are signed 64-bit; SimHashes are unsigned."""
-    return value - (1 << 64) if value >= (1 << 63) else value
-
-
-def _to_unsigned(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
-
-
-@dataclass(frozen=True, slots=True)
-class StoryRecord:
-    """A story as stored with a snapshot."""
-
-    story_id: str
-    title: str | None
-    exact: str
-    simhash: int
-    paragraphs: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotInfo:
-    id: int
-    taken_at: str
-    url: str
-    html_hash: str
-    blocks_hash: str
-    story_count: int
-    html_size: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class WatchState:
-    """What a check needs to know about a watch's past."""
-
-    watch_id: int | None  # None: never seen
-    validators: Validators = field(default_factory=Validators)
-    consecutive_failures: int = 0
-    latest: SnapshotInfo | None = None
-    last_outcome: str | None = None  # of the previous fetch
-    last_fetch_id: int | None = None  # a check is stored only if this is still the last
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRecord:
-    """Everything one check writes, in one transaction."""
-
-    watch_name: str
-    url: str
-    interval: float
-    checked_at: str
-    fetch: FetchResult
-    consecutive_failures: int
-    html: str | None = None  # set when a new snapshot is stored
-    blocks: Sequence[dict[str, object]] | None = None
-    stories: Sequence[StoryRecord] = ()
-    new_story_ids: Sequence[str] = ()  # stories first seen in this check
-    changed: bool = False
-    alerts: Sequence[Alert] = ()
-    deliveries: Sequence[tuple[str, str]] = ()  # (alert_id, notify target name)
-    announced: bool = True  # False: a debounced change, announced later
-    keep_snapshots: int = 100
-    based_on: int | None = None  # WatchState.last_fetch_id the check was computed from
-
-
-class StaleState(Exception):
-    """Another process stored a check of this watch since its state was read: the
-    comparison must be made again (else both would announce the same change)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FetchRow:
-    fetched_at: str
-    outcome: str
-    status: int | None
-    bytes: int
-    duration_ms: float
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class WatchStatus:
-    name: str
-    url: str
-    interval: float | None
-    last_checked_at: str | None
-    last_success_at: str | None
-    last_changed_at: str | None
-    last_error: str | None
-    last_error_at: str | None
-    consecutive_failures: int
-    story_count: int
-    snapshot_count: int
-
-
-def _pack(data: bytes) -> bytes:
-    # Level 1: on real news pages 2.4x faster than level 6 for 20% more bytes (40 pages
-    # of the extraction benchmark: 0.91 vs 2.22 ms, 41 vs 35 KiB a page); compression
-    # was the costliest step of storing a new page.
-    return zlib.compress(data, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class _Packed:
-    """A snapshot's bodies, hashed and compressed before its transaction begins."""
-
-    contents: list[tuple[str, int, bytes]]  # (hash, size, compressed data)
-    html_hash: str
-    blocks_hash: str
-    story_hashes: list[str]
-
-
-def _pack_snapshot(record: CheckRecord) -> _Packed:
-    """Runs in a worker thread: zlib releases the GIL, so compressing a page (the
-    costliest step of storing it) overlaps with the event loop's work on the other core."""
-    assert record.html is not None and record.blocks is not None
-    bodies = [
-        record.html.encode("utf-8"),
-        json.dumps(list(record.blocks), ensure_ascii=False, separators=(",", ":")).encode(),
-        *(json.dumps(list(s.paragraphs), ensure_ascii=False).encode() for s in record.stories),
-    ]
-    contents = [(content_hash(body), len(body), _pack(body)) for body in bodies]
-    hashes = [digest for digest, _, _ in contents]
-    return _Packed(contents, hashes[0], hashes[1], hashes[2:])
 
 
 class Store:
@@ -746,49 +516,6 @@ class Store:
             raise _failure(f"cannot mark alerts as written: {exc}", self.path) from exc
 
 
-async def _enable_wal(db: aiosqlite.Connection) -> None:
-    """Switch to WAL. Switching needs an exclusive lock and SQLite answers "locked" at
-    once, busy timeout or not, when another connection is opening the same new file (a
-    daemon and a --once run started together): so wait and try again, briefly."""
-    for attempt in range(50):
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 49:
-                raise
-            await asyncio.sleep(0.05 + 0.05 * random.random())
-
-
-async def _user_version(db: aiosqlite.Connection) -> int:
-    rows = await db.execute_fetchall("PRAGMA user_version")
-    return int(next(iter(rows))[0])
-
-
-async def _migrate(db: aiosqlite.Connection, path: str) -> None:
-    version = await _user_version(db)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the database has schema version {version}, newer than this program's "
-            f"{SCHEMA_VERSION}; upgrade scraper", path=path,
-        )
-    if version == SCHEMA_VERSION:
-        return
-    await db.execute("BEGIN IMMEDIATE")
-    try:
-        # Another process (a daemon and a --once run started together) may have migrated
-        # while we waited for the write lock: read the version again under it.
-        for target in range(await _user_version(db), SCHEMA_VERSION):
-            # executescript would COMMIT first; run statements one by one inside our BEGIN.
-            for statement in _MIGRATIONS[target].split(";"):
-                if statement.strip():
-                    await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {target + 1}")
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
-
 
 @asynccontextmanager
 async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
@@ -808,10 +535,10 @@ async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
     try:
         try:
             await db.execute("PRAGMA busy_timeout = 10000")
-            await _enable_wal(db)
+            await enable_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
-            await _migrate(db, str(file))
+            await migrate(db, str(file))
         except sqlite3.Error as exc:
             raise _failure(f"cannot open the database: {exc}", file) from exc
         store = Store(db, str(file))
