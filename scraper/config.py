@@ -160,6 +160,11 @@ def _url(value: object, *, allow_file: bool, base: Path) -> str:
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise ValueError(f"{url!r} has no host name")
+        if parts.username or parts.password:
+            # A URL is shown everywhere (alerts, progress, status): a password in it
+            # would be written to all of them.
+            raise ValueError("credentials in the URL would be written to the logs; put "
+                             'them in headers = { Authorization = "Basic ..." } instead')
         return url
     if parts.scheme == "file":
         if not allow_file:

@@ -89,3 +89,9 @@ def test_every_command_is_documented():
         assert isinstance(command, click.Command)
         assert command.help and "Example" in command.help, name
     assert "Example" in (main.help or "")
+
+
+def test_an_empty_watch_list_says_so(write_config):
+    result = scrape("--once", "--config", str(write_config([])))
+    assert result.returncode == 0
+    assert "no enabled watches" in result.stderr

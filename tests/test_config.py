@@ -99,6 +99,7 @@ def test_unknown_key_names_file_watch_key_and_line(tmp_path):
         ('url = "https://example.org/"\nenabled = "yes"', "enabled", "true or false"),
         ('url = "https://example.org/"\nignore = ["(unclosed"]', "ignore", "regular expression"),
         ('url = "file:///etc/hosts"', "url", "allow_file_urls"),
+        ('url = "https://me:secret@example.org/"', "url", "put them in headers"),
     ],
 )
 def test_bad_watch_values(tmp_path, body, key, fragment):

@@ -120,6 +120,9 @@ def main(ctx: click.Context, config_path: str | None, once: bool,
         ctx.exit(EXIT_OK)
     config = _load(config_path)
     watches = _select(config, watch_names)
+    if not watches:
+        click.echo(f"{config.path}: no enabled watches; add a [[watch]] table "
+                   "(see config/scraper.toml)", err=True)
     progress = _Progress(len(watches))
     try:
         run = asyncio.run(run_once(config, watches, on_result=progress))
