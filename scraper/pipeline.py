@@ -103,9 +103,9 @@ def _block_dict(block: Block) -> dict[str, object]:
     return data
 
 
-def _blocks_hash(blocks: Sequence[dict[str, object]]) -> str:
-    text = json.dumps(list(blocks), ensure_ascii=False, separators=(",", ":"))
-    return content_hash(text.encode("utf-8"))
+def _encode_blocks(blocks: Sequence[dict[str, object]]) -> bytes:
+    """The blocks as stored: encoded once, hashed here and stored as they are."""
+    return json.dumps(list(blocks), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _texts(blocks: Sequence[dict[str, object]]) -> list[str]:
@@ -214,7 +214,8 @@ async def _record(
     status: CheckStatus = "unchanged"
     if page is not None and fetch.text is not None:
         blocks = [_block_dict(b) for b in page.blocks]
-        blocks_hash = _blocks_hash(blocks)
+        blocks_json = _encode_blocks(blocks)
+        blocks_hash = content_hash(blocks_json)
         latest = state.latest
         # Same extracted text as the latest snapshot: nothing to split, store or announce.
         if latest is None or blocks_hash != latest.blocks_hash:
@@ -245,7 +246,7 @@ async def _record(
                 alerts.extend(comparison.alerts)
             status = "unchanged" if flip_back else comparison.status
             record = replace(
-                record, html=fetch.text, blocks=blocks, stories=comparison.stories,
+                record, html=fetch.text, blocks_json=blocks_json, stories=comparison.stories,
                 new_story_ids=comparison.new_story_ids, changed=status != "unchanged",
                 announced=not held,
             )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import stat
@@ -17,7 +18,8 @@ def record(name: str = "w", html: str | None = "<p>x</p>", **kw) -> CheckRecord:
     return CheckRecord(
         watch_name=name, url="https://e.org/", interval=60, checked_at="2026-01-01T00:00:00Z",
         consecutive_failures=0, html=html,
-        blocks=[{"kind": "paragraph", "text": html or "", "position": 0}] if html else None,
+        blocks_json=json.dumps([{"kind": "paragraph", "text": html, "position": 0}]).encode()
+        if html else None,
         **kw,
     )
 

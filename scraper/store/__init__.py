@@ -355,7 +355,7 @@ class Store:
         """Write one check; returns the new snapshot's id, if one was stored."""
         fetch = record.fetch
         packed = None
-        if record.html is not None and record.blocks is not None:
+        if record.html is not None and record.blocks_json is not None:
             packed = await asyncio.to_thread(_pack_snapshot, record)
         try:
             async with self._transaction() as db:

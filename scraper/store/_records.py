@@ -77,7 +77,7 @@ class CheckRecord:
     fetch: FetchResult
     consecutive_failures: int
     html: str | None = None  # set when a new snapshot is stored
-    blocks: Sequence[dict[str, object]] | None = None
+    blocks_json: bytes | None = None  # the page's blocks, JSON-encoded as stored
     stories: Sequence[StoryRecord] = ()
     new_story_ids: Sequence[str] = ()  # stories first seen in this check
     changed: bool = False
@@ -138,10 +138,10 @@ class _Packed:
 def _pack_snapshot(record: CheckRecord) -> _Packed:
     """Runs in a worker thread: zlib releases the GIL, so compressing a page (the
     costliest step of storing it) overlaps with the event loop's work on the other core."""
-    assert record.html is not None and record.blocks is not None
+    assert record.html is not None and record.blocks_json is not None
     bodies = [
         record.html.encode("utf-8"),
-        json.dumps(list(record.blocks), ensure_ascii=False, separators=(",", ":")).encode(),
+        record.blocks_json,
         *(json.dumps(list(s.paragraphs), ensure_ascii=False).encode() for s in record.stories),
     ]
     contents = [(content_hash(body), len(body), _pack(body)) for body in bodies]
