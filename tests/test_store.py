@@ -128,3 +128,68 @@ async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path):
                 await task
             await store.record_check(record(f"w{step}"))  # must not fail
         assert await store.integrity_check() == "ok"
+
+
+async def _counts(store, table: str) -> int:
+    rows = await store._db.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
+    return next(iter(rows))[0]
+
+
+async def test_concurrent_checks_are_committed_in_groups_with_their_own_results(tmp_path):
+    import asyncio
+
+    async with open_store(tmp_path / "s.db") as store:
+        statements: list[str] = []
+        await store._db.set_trace_callback(statements.append)
+        snaps = await asyncio.gather(*(
+            store.record_check(record(f"w{i}", html=f"<p>page {i}</p>" if i % 2 else None))
+            for i in range(40)))
+        await store._db.set_trace_callback(None)
+        # Odd watches stored a snapshot, even ones only a fetch; every id is its own.
+        assert all(s is None for s in snaps[::2])
+        assert len(set(snaps[1::2])) == 20 and None not in snaps[1::2]
+        for i in (1, 7, 39):
+            watch_id = await store.watch_id(f"w{i}")
+            assert [s.id for s in await store.snapshots(watch_id)] == [snaps[i]]
+        assert await _counts(store, "fetches") == 40
+        # One transaction for checks that arrived together, not one each.
+        assert 1 <= statements.count("BEGIN IMMEDIATE") < 5
+
+
+async def test_a_stale_or_broken_check_in_a_group_fails_alone(tmp_path):
+    import asyncio
+
+    alert = Alert("dup", "2026-01-01T00:00:00Z", "page.new", "a", "https://e.org/")
+    async with open_store(tmp_path / "s.db") as store:
+        await store.record_check(record("a", alerts=[alert]))
+        await store.record_check(record("b"))
+        a_state = await store.watch_state("a")
+        results = await asyncio.gather(
+            store.record_check(record("b", html="<p>b2</p>", based_on=None)),  # stale
+            store.record_check(record("a", html="<p>a2</p>", alerts=[alert],  # dup alert
+                                      based_on=a_state.last_fetch_id)),
+            *(store.record_check(record(f"new{i}")) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], StaleState)
+        assert isinstance(results[1], StoreError) and "'a'" in str(results[1])
+        assert all(isinstance(r, int) for r in results[2:])
+        assert await _counts(store, "fetches") == 2 + 5
+        assert await store.integrity_check() == "ok"
+
+
+async def test_a_check_cancelled_before_its_group_starts_is_not_stored(tmp_path):
+    import asyncio
+
+    async with open_store(tmp_path / "s.db") as store:
+        first = asyncio.create_task(store.record_check(record("first")))
+        await asyncio.sleep(0)  # the first group is being written
+        waiting = asyncio.create_task(store.record_check(record("waiting")))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        assert await first is not None
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await store.record_check(record("after"))
+        assert await store.watch_id("waiting") is None
+        assert await store.watch_id("after") is not None

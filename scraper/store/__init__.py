@@ -5,7 +5,8 @@
   the one connection of this process, serialised by a lock because tasks sharing an
   aiosqlite connection would otherwise interleave their transactions.
 - A check (fetch row, new snapshot, stories, alerts) is written in one transaction, so a
-  crash (kill -9) leaves either all of it or none of it.
+  crash (kill -9) leaves either all of it or none of it. Checks that finish while a
+  transaction is being written share the next one (group commit).
 - Page and text bodies are content-addressed (blake2b) and zlib-compressed: an unchanged
   page adds a fetch row, not a copy.
 - The schema version is ``PRAGMA user_version``; ``_schema.MIGRATIONS[n]`` takes version n to n+1.
@@ -37,7 +38,7 @@ from scraper.store._records import (
     WatchState,
     WatchStatus,
     _failure,
-    _pack_snapshot,
+    _pack_group,
     _Packed,
     _to_signed,
     _to_unsigned,
@@ -60,6 +61,10 @@ __all__ = [
 ]
 
 
+# Checks in one group commit: bounds a transaction's length (and its SQL variables).
+_GROUP_MAX = 64
+
+
 class Store:
     """One aiosqlite connection; use ``open_store``."""
 
@@ -68,6 +73,8 @@ class Store:
         self.path = path
         self._write_lock = asyncio.Lock()
         self._robots_pending: list[tuple[str, float, str | None]] = []
+        self._pending: list[tuple[CheckRecord, asyncio.Future[int | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # --- transactions ------------------------------------------------------------------
 
@@ -278,7 +285,7 @@ class Store:
                     "CASE WHEN ? THEN ? ELSE last_changed_at END WHERE id = ?",
                     (snapshot_id, bool(alerts), alerts[0].ts if alerts else None, watch_id),
                 )
-                await self._insert_alerts(db, watch_id, alerts, deliveries)
+                await self._insert_alerts(db, [(watch_id, alerts, deliveries)])
         except sqlite3.Error as exc:
             raise _failure(f"cannot store the alerts of {watch_name!r}: {exc}",
                            self.path) from exc
@@ -352,93 +359,182 @@ class Store:
     # --- writes ------------------------------------------------------------------------
 
     async def record_check(self, record: CheckRecord) -> int | None:
-        """Write one check; returns the new snapshot's id, if one was stored."""
-        fetch = record.fetch
-        packed = None
-        if record.html is not None and record.blocks_json is not None:
-            packed = await asyncio.to_thread(_pack_snapshot, record)
-        try:
-            async with self._transaction() as db:
-                rows = await db.execute_fetchall(
-                    "SELECT MAX(f.id) FROM fetches f JOIN watches w ON w.id = f.watch_id "
-                    "WHERE w.name = ?", (record.watch_name,),
-                )
-                if next(iter(rows))[0] != record.based_on:
-                    raise StaleState(record.watch_name)
-                watch_id = await self._upsert_watch(db, record)
-                snapshot_id = None
-                if packed is not None:
-                    snapshot_id = await self._insert_snapshot(db, watch_id, record, packed)
-                await db.execute(
-                    "INSERT INTO fetches (watch_id, fetched_at, url, outcome, status, bytes, "
-                    "duration_ms, error, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (watch_id, record.checked_at, record.url, fetch.outcome, fetch.status,
-                     fetch.bytes, round(fetch.duration * 1000, 2), fetch.error, snapshot_id),
-                )
-                await self._insert_alerts(db, watch_id, record.alerts, record.deliveries)
-                if snapshot_id is not None:
-                    if record.announced:
-                        await db.execute(
-                            "UPDATE watches SET announced_snapshot_id = ? WHERE id = ?",
-                            (snapshot_id, watch_id),
-                        )
-                    await self._prune(db, watch_id, record.keep_snapshots)
-        except sqlite3.Error as exc:
-            raise _failure(f"cannot store the check of {record.watch_name!r}: {exc}",
-                           self.path) from exc
-        return snapshot_id
+        """Write one check; returns the new snapshot's id, if one was stored.
 
-    async def _upsert_watch(self, db: aiosqlite.Connection, record: CheckRecord) -> int:
-        fetch = record.fetch
-        ok = fetch.outcome in ("ok", "not_modified")
-        await db.execute(
+        Checks are committed in groups (group commit): a check waits while the group
+        before it is written, then goes in the next transaction with every check that
+        came meanwhile. Each statement runs once per group (executemany), not once per
+        check: one aiosqlite round trip costs two thread hand-offs, and at a dozen
+        statements a check those hand-offs were most of a busy run's time. A check
+        alone is written at once. Raises StaleState for this check alone.
+        """
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="store-writer")
+        # A caller cancelled before its group starts is left out; after, it is stored.
+        return await future
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            group: list[tuple[CheckRecord, asyncio.Future[int | None]]] = []
+            later: list[tuple[CheckRecord, asyncio.Future[int | None]]] = []
+            names: set[str] = set()
+            for item in self._pending:
+                if item[1].done():
+                    continue
+                if len(group) >= _GROUP_MAX or item[0].watch_name in names:
+                    later.append(item)  # one check of a watch per group: ids are per name
+                else:
+                    names.add(item[0].watch_name)
+                    group.append(item)
+            self._pending = later
+            if group:
+                await self._write_group(group)
+
+    async def _write_group(
+        self, group: list[tuple[CheckRecord, asyncio.Future[int | None]]]
+    ) -> None:
+        records = [record for record, _ in group]
+        try:
+            packed = await asyncio.to_thread(_pack_group, records)
+            try:
+                results = await self._write_checks(records, packed)
+            except sqlite3.Error as exc:
+                if len(group) == 1:
+                    raise _failure(f"cannot store the check of {records[0].watch_name!r}: "
+                                   f"{exc}", self.path) from exc
+                # One check's bad row must not lose the others: write them one by one,
+                # so each failure names its own watch.
+                for item in group:
+                    await self._write_group([item])
+                return
+        except BaseException as exc:
+            for _, future in group:
+                if not future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, StaleState):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _write_checks(
+        self, records: list[CheckRecord], packed: list[_Packed | None]
+    ) -> list[int | StaleState | None]:
+        """One transaction for a group of checks (of distinct watches)."""
+        results: list[int | StaleState | None] = [None] * len(records)
+        async with self._transaction() as db:
+            names = [r.watch_name for r in records]
+            marks = ",".join("?" * len(names))
+            rows = await db.execute_fetchall(
+                "SELECT w.name, (SELECT MAX(id) FROM fetches WHERE watch_id = w.id) "
+                f"FROM watches w WHERE w.name IN ({marks})", names,
+            )
+            last_fetch: dict[str, int | None] = {name: last for name, last in rows}
+            live: list[int] = []
+            for i, record in enumerate(records):
+                if last_fetch.get(record.watch_name) != record.based_on:
+                    results[i] = StaleState(record.watch_name)
+                else:
+                    live.append(i)
+            if not live:
+                return results
+            ids = await self._upsert_watches(db, [records[i] for i in live])
+            snapshot_ids = await self._insert_snapshots(
+                db, [(records[i], ids[records[i].watch_name], packed[i]) for i in live
+                     if packed[i] is not None])
+            await db.executemany(
+                "INSERT INTO fetches (watch_id, fetched_at, url, outcome, status, bytes, "
+                "duration_ms, error, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(ids[r.watch_name], r.checked_at, r.url, r.fetch.outcome, r.fetch.status,
+                  r.fetch.bytes, round(r.fetch.duration * 1000, 2), r.fetch.error,
+                  snapshot_ids.get(r.watch_name))
+                 for r in (records[i] for i in live)],
+            )
+            await self._insert_alerts(db, [
+                (ids[records[i].watch_name], records[i].alerts, records[i].deliveries)
+                for i in live])
+            await db.executemany(
+                "UPDATE watches SET announced_snapshot_id = ? WHERE id = ?",
+                [(snapshot_ids[r.watch_name], ids[r.watch_name])
+                 for r in (records[i] for i in live)
+                 if r.announced and r.watch_name in snapshot_ids],
+            )
+            by_keep: dict[int, list[int]] = {}
+            for i in live:
+                if records[i].watch_name in snapshot_ids:
+                    by_keep.setdefault(records[i].keep_snapshots, []).append(
+                        ids[records[i].watch_name])
+            for keep, watch_ids in by_keep.items():
+                await self._prune(db, watch_ids, keep)
+            for i in live:
+                results[i] = snapshot_ids.get(records[i].watch_name)
+        return results
+
+    async def _upsert_watches(
+        self, db: aiosqlite.Connection, records: list[CheckRecord]
+    ) -> dict[str, int]:
+        """name -> watch id, after creating new watches and updating their state."""
+        await db.executemany(
             "INSERT INTO watches (name, url, created_at, interval) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET url = excluded.url, interval = excluded.interval",
-            (record.watch_name, record.url, record.checked_at, record.interval),
+            [(r.watch_name, r.url, r.checked_at, r.interval) for r in records],
         )
-        values: dict[str, object] = {
-            "consecutive_failures": record.consecutive_failures,
-            "last_checked_at": record.checked_at,
-        }
-        if ok:
-            values["last_success_at"] = record.checked_at
-            if fetch.outcome == "ok":
-                # A server that stops sending validators must not keep stale ones.
-                values["etag"] = fetch.validators.etag
-                values["last_modified"] = fetch.validators.last_modified
-        else:
-            values["last_error"] = fetch.error
-            values["last_error_at"] = record.checked_at
-        if record.changed:
-            values["last_changed_at"] = record.checked_at
-        assignments = ", ".join(f"{key} = ?" for key in values)
-        cursor = await db.execute(
-            f"UPDATE watches SET {assignments} WHERE name = ? RETURNING id",
-            (*values.values(), record.watch_name),
+        # One statement for every outcome, so a group is one executemany: a failure
+        # keeps the last success, a 304 keeps the validators, and a server that stops
+        # sending validators on a 200 must not keep stale ones.
+        await db.executemany(
+            """
+            UPDATE watches SET consecutive_failures = :failures, last_checked_at = :at,
+                last_success_at = CASE WHEN :ok THEN :at ELSE last_success_at END,
+                etag = CASE WHEN :fresh THEN :etag ELSE etag END,
+                last_modified = CASE WHEN :fresh THEN :last_modified ELSE last_modified END,
+                last_error = CASE WHEN :ok THEN last_error ELSE :error END,
+                last_error_at = CASE WHEN :ok THEN last_error_at ELSE :at END,
+                last_changed_at = CASE WHEN :changed THEN :at ELSE last_changed_at END
+            WHERE name = :name
+            """,
+            [{"failures": r.consecutive_failures, "at": r.checked_at,
+              "ok": r.fetch.outcome in ("ok", "not_modified"),
+              "fresh": r.fetch.outcome == "ok", "etag": r.fetch.validators.etag,
+              "last_modified": r.fetch.validators.last_modified, "error": r.fetch.error,
+              "changed": r.changed, "name": r.watch_name} for r in records],
         )
-        row = await cursor.fetchone()
-        await cursor.close()
-        assert row is not None
-        return int(row[0])
+        names = [r.watch_name for r in records]
+        rows = await db.execute_fetchall(
+            f"SELECT name, id FROM watches WHERE name IN ({','.join('?' * len(names))})",
+            names,
+        )
+        return {name: watch_id for name, watch_id in rows}
 
-    async def _insert_snapshot(
-        self, db: aiosqlite.Connection, watch_id: int, record: CheckRecord,
-        packed: _Packed,
-    ) -> int:
+    async def _insert_snapshots(
+        self, db: aiosqlite.Connection, items: list[tuple[CheckRecord, int, _Packed]],
+    ) -> dict[str, int]:
+        """watch name -> new snapshot id."""
+        if not items:
+            return {}
         await db.executemany(
             "INSERT OR IGNORE INTO contents (hash, size, data) VALUES (?, ?, ?)",
-            packed.contents,
+            [content for _, _, packed in items for content in packed.contents],
         )
-        cursor = await db.execute(
+        rows = await db.execute_fetchall(
             "INSERT INTO snapshots (watch_id, taken_at, url, html_hash, blocks_hash, "
-            "story_count) VALUES (?, ?, ?, ?, ?, ?)",
-            (watch_id, record.checked_at, record.url, packed.html_hash, packed.blocks_hash,
-             len(record.stories)),
+            "story_count) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?)"] * len(items))
+            + " RETURNING watch_id, id",
+            [value for record, watch_id, packed in items
+             for value in (watch_id, record.checked_at, record.url, packed.html_hash,
+                           packed.blocks_hash, len(record.stories))],
         )
-        snapshot_id = cursor.lastrowid
-        await cursor.close()
-        assert snapshot_id is not None
-        stories = list(enumerate(zip(record.stories, packed.story_hashes, strict=True)))
+        by_watch: dict[int, int] = {watch_id: snapshot_id for watch_id, snapshot_id in rows}
         # An upsert even for stories the index already knows: the check that first saw
         # one may not have committed yet (checks run concurrently), and its row must
         # exist before snapshot_stories can point at it.
@@ -449,38 +545,45 @@ class Store:
             "title = COALESCE(excluded.title, stories.title), "
             "last_seen_at = excluded.last_seen_at",
             [(story.story_id, _to_signed(story.simhash), story.exact, story.title,
-              record.checked_at, watch_id, record.checked_at) for _, (story, _) in stories],
+              record.checked_at, watch_id, record.checked_at)
+             for record, watch_id, _ in items for story in record.stories],
         )
         await db.executemany(
             "INSERT INTO snapshot_stories (snapshot_id, position, story_id, title, exact, "
             "simhash, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(snapshot_id, position, story.story_id, story.title, story.exact,
+            [(by_watch[watch_id], position, story.story_id, story.title, story.exact,
               _to_signed(story.simhash), text_hash)
-             for position, (story, text_hash) in stories],
+             for record, watch_id, packed in items
+             for position, (story, text_hash) in enumerate(
+                 zip(record.stories, packed.story_hashes, strict=True))],
         )
-        return snapshot_id
+        return {record.watch_name: by_watch[watch_id] for record, watch_id, _ in items}
 
     async def _insert_alerts(
-        self, db: aiosqlite.Connection, watch_id: int | None, alerts: Iterable[Alert],
-        deliveries: Iterable[tuple[str, str]] = (),
+        self, db: aiosqlite.Connection,
+        groups: Iterable[tuple[int | None, Iterable[Alert], Iterable[tuple[str, str]]]],
     ) -> None:
+        """(watch id, alerts, deliveries) of each check."""
+        groups = list(groups)
         await db.executemany(
             "INSERT INTO alerts (alert_id, watch_id, created_at, event, line) "
             "VALUES (?, ?, ?, ?, ?)",
             [(alert.alert_id, watch_id, alert.ts, alert.event, render_alert(alert))
-             for alert in alerts],
+             for watch_id, alerts, _ in groups for alert in alerts],
         )
         await db.executemany(
             "INSERT INTO deliveries (alert_id, target, next_attempt_at) VALUES (?, ?, 0)",
-            list(deliveries),
+            [delivery for _, _, deliveries in groups for delivery in deliveries],
         )
 
-    async def _prune(self, db: aiosqlite.Connection, watch_id: int, keep: int) -> None:
-        """Keep the newest ``keep`` snapshots of a watch; drop contents nobody uses."""
+    async def _prune(self, db: aiosqlite.Connection, watch_ids: list[int], keep: int) -> None:
+        """Keep the newest ``keep`` snapshots of each watch; drop contents nobody uses."""
         rows = await db.execute_fetchall(
-            "SELECT id, html_hash, blocks_hash FROM snapshots WHERE watch_id = ? "
-            "ORDER BY id DESC LIMIT -1 OFFSET ?",
-            (watch_id, keep),
+            "SELECT id, html_hash, blocks_hash FROM (SELECT id, html_hash, blocks_hash, "
+            "ROW_NUMBER() OVER (PARTITION BY watch_id ORDER BY id DESC) AS newer "
+            f"FROM snapshots WHERE watch_id IN ({','.join('?' * len(watch_ids))})) "
+            "WHERE newer > ?",
+            (*watch_ids, keep),
         )
         if not rows:
             return
@@ -543,6 +646,8 @@ async def open_store(path: str | os.PathLike[str]) -> AsyncIterator[Store]:
             raise _failure(f"cannot open the database: {exc}", file) from exc
         store = Store(db, str(file))
         yield store
+        if store._writer is not None:
+            await store._writer  # checks already handed to the store are stored
         if store._robots_pending:
             with contextlib.suppress(StoreError):  # a cache: never fail a run over it
                 async with store._transaction():

@@ -135,9 +135,14 @@ class _Packed:
     story_hashes: list[str]
 
 
+def _pack_group(records: Sequence[CheckRecord]) -> list[_Packed | None]:
+    """Runs in a worker thread: zlib releases the GIL, so compressing pages (the
+    costliest step of storing them) overlaps with the event loop's work on the other core."""
+    return [_pack_snapshot(r) if r.html is not None and r.blocks_json is not None else None
+            for r in records]
+
+
 def _pack_snapshot(record: CheckRecord) -> _Packed:
-    """Runs in a worker thread: zlib releases the GIL, so compressing a page (the
-    costliest step of storing it) overlaps with the event loop's work on the other core."""
     assert record.html is not None and record.blocks_json is not None
     bodies = [
         record.html.encode("utf-8"),
