@@ -304,7 +304,7 @@ async def _fetch(
         if scheme not in ("http", "https"):
             return FetchResult(url=url, outcome="failed", final_url=current,
                                error=f"refused redirect to a {scheme or 'relative'}: URL")
-        if not _same_origin(current, url):
+        if current != url and not _same_origin(current, url):  # (parsing URLs costs)
             headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
         request = client.build_request("GET", current, headers=headers, timeout=timeout)
         try:

@@ -60,3 +60,49 @@ def test_index_needs_the_headline_beyond_index_distance():
     assert index.find("x", ten_bits, "Library wins award") is None
     found = index.find("x", ten_bits, "Ferry Crews to Strike!")
     assert found is not None and found.story_id == "s1"
+
+
+def _scan(stories: list[KnownStory], exact: str, simhash: int, title: str | None):
+    """The lookup as a full scan: what the banded index must give."""
+    from scraper.stories import normalise
+
+    for s in stories:
+        if s.exact == exact:
+            return s
+    best, best_distance = None, NEAR_DISTANCE + 1
+    for s in stories:
+        distance = (s.simhash ^ simhash).bit_count()
+        if distance < best_distance and (distance <= INDEX_DISTANCE or (
+                title and s.title and normalise(s.title) == normalise(title))):
+            best, best_distance = s, distance
+    return best
+
+
+def test_banded_index_finds_what_a_full_scan_finds():
+    import random
+
+    rng = random.Random(7)
+    titles = ["Ferry strike", "Library wins award", "Budget vote", None]
+    stories = [KnownStory(f"s{i}", rng.getrandbits(64), f"e{i}", "w", rng.choice(titles))
+               for i in range(400)]
+    # Near twins, so ties and nearest-of-several are exercised too.
+    for i in range(0, 400, 40):
+        stories.append(KnownStory(f"twin{i}", stories[i].simhash ^ 0b11, f"t{i}", "w"))
+    index = StoryIndex(stories)
+    for s in stories[::8]:
+        index.discard(s.story_id)
+    kept = [s for s in stories if index.get(s.story_id) is not None]
+    assert len(index) == len(kept) < len(stories)
+    checked = 0
+    for _ in range(3000):
+        base = rng.choice(stories)
+        flips = rng.randrange(0, NEAR_DISTANCE + 3)
+        simhash = base.simhash
+        for bit in rng.sample(range(64), flips):
+            simhash ^= 1 << bit
+        title = rng.choice(titles)
+        exact = rng.choice([base.exact, "unknown"])
+        expected = _scan(kept, exact, simhash, title)
+        assert index.find(exact, simhash, title) == expected
+        checked += expected is not None
+    assert checked > 1000  # most lookups found something: the comparison is not vacuous
