@@ -193,3 +193,34 @@ async def test_a_check_cancelled_before_its_group_starts_is_not_stored(tmp_path)
         await store.record_check(record("after"))
         assert await store.watch_id("waiting") is None
         assert await store.watch_id("after") is not None
+
+
+async def test_concurrent_state_reads_share_one_query(tmp_path):
+    import asyncio
+
+    async with open_store(tmp_path / "s.db") as store:
+        for name in ("a", "b"):
+            await store.record_check(record(name, html=f"<p>{name}</p>"))
+        await store.save("https://e.org", 1.0, "User-agent: *")
+        await store.record_check(record("c"))  # its transaction stores the robots.txt
+        statements: list[str] = []
+        await store._db.set_trace_callback(statements.append)
+        states = await asyncio.gather(*(store.watch_state(n) for n in ("a", "b", "a", "zz")))
+        robots = await asyncio.gather(store.load("https://e.org"), store.load("https://x.org"))
+        await store._db.set_trace_callback(None)
+        assert [s.watch_id is not None for s in states] == [True, True, True, False]
+        assert states[0] == states[2] and states[0].latest != states[1].latest
+        assert states[0].latest is not None and states[0].latest.html_size == len("<p>a</p>")
+        assert robots == [(1.0, "User-agent: *"), None]
+        assert len(statements) == 2  # one query for the four states, one for both origins
+
+
+async def test_a_failed_shared_read_fails_every_caller(tmp_path):
+    import asyncio
+
+    async with open_store(tmp_path / "s.db") as store:
+        await store._db.execute("DROP TABLE robots")
+        results = await asyncio.gather(store.load("https://e.org"), store.load("https://f.org"),
+                                       return_exceptions=True)
+        assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+        assert (await store.watch_state("w")).watch_id is None  # the store still answers

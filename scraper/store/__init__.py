@@ -29,6 +29,7 @@ import aiosqlite
 from scraper.alerts import render_alert
 from scraper.errors import StoreError
 from scraper.models import Alert, Validators
+from scraper.store._coalesce import Coalescer
 from scraper.store._records import (
     CheckRecord,
     FetchRow,
@@ -75,6 +76,9 @@ class Store:
         self._robots_pending: list[tuple[str, float, str | None]] = []
         self._pending: list[tuple[CheckRecord, asyncio.Future[int | None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._watch_states = Coalescer(self._read_watch_states, WatchState(watch_id=None))
+        self._robots: Coalescer[str, tuple[float, str | None] | None] = Coalescer(
+            self._read_robots, None)
 
     # --- transactions ------------------------------------------------------------------
 
@@ -125,10 +129,13 @@ class Store:
     # --- reads -------------------------------------------------------------------------
 
     async def watch_state(self, name: str) -> WatchState:
-        # One round trip: every check starts here.
+        """Every check starts here; the checks that start together share one query."""
+        return await self._watch_states.get(name)
+
+    async def _read_watch_states(self, names: Sequence[str]) -> dict[str, WatchState]:
         rows = await self._db.execute_fetchall(
-            """
-            SELECT w.id, w.etag, w.last_modified, w.consecutive_failures,
+            f"""
+            SELECT w.name, w.id, w.etag, w.last_modified, w.consecutive_failures,
                    f.outcome, f.id,
                    s.id, s.taken_at, s.url, s.html_hash, s.blocks_hash, s.story_count, c.size
             FROM watches w
@@ -137,23 +144,22 @@ class Store:
             LEFT JOIN snapshots s ON s.id =
                 (SELECT MAX(id) FROM snapshots WHERE watch_id = w.id)
             LEFT JOIN contents c ON c.hash = s.html_hash
-            WHERE w.name = ?
+            WHERE w.name IN ({",".join("?" * len(names))})
             """,
-            (name,),
+            names,
         )
-        if not rows:
-            return WatchState(watch_id=None)
-        row = next(iter(rows))
-        watch_id, etag, last_modified, failures, outcome, fetch_id = row[:6]
-        latest = SnapshotInfo(*row[6:]) if row[6] is not None else None
-        return WatchState(
-            watch_id=watch_id,
-            validators=Validators(etag=etag, last_modified=last_modified),
-            consecutive_failures=failures,
-            latest=latest,
-            last_outcome=outcome,
-            last_fetch_id=fetch_id,
-        )
+        states: dict[str, WatchState] = {}
+        for row in rows:
+            name, watch_id, etag, last_modified, failures, outcome, fetch_id = row[:7]
+            states[name] = WatchState(
+                watch_id=watch_id,
+                validators=Validators(etag=etag, last_modified=last_modified),
+                consecutive_failures=failures,
+                latest=SnapshotInfo(*row[7:]) if row[7] is not None else None,
+                last_outcome=outcome,
+                last_fetch_id=fetch_id,
+            )
+        return states
 
     async def latest_snapshot(self, watch_id: int) -> SnapshotInfo | None:
         snapshots = await self.snapshots(watch_id, limit=1)
@@ -341,10 +347,16 @@ class Store:
 
     # The RobotsCache of polite.py: a Store is one.
     async def load(self, origin: str) -> tuple[float, str | None] | None:
+        return await self._robots.get(origin)
+
+    async def _read_robots(
+        self, origins: Sequence[str]
+    ) -> dict[str, tuple[float, str | None] | None]:
         rows = await self._db.execute_fetchall(
-            "SELECT fetched_at, body FROM robots WHERE origin = ?", (origin,)
+            "SELECT origin, fetched_at, body FROM robots "
+            f"WHERE origin IN ({','.join('?' * len(origins))})", origins,
         )
-        return (float(rows[0][0]), rows[0][1]) if rows else None  # type: ignore[index]
+        return {origin: (float(fetched_at), body) for origin, fetched_at, body in rows}
 
     async def save(self, origin: str, fetched_at: float, body: str | None) -> None:
         """Kept until the next write transaction (a check's), which stores it too: one
