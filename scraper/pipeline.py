@@ -170,12 +170,13 @@ async def check_watch(
     state = await store.watch_state(watch.name)
     fetch = await fetcher(client, watch, state.validators, settings)
     page, split = None, None
-    if fetch.outcome == "ok" and fetch.text is not None:
-        page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
-                                             watch.include, watch.exclude)
     if index is None:
         index = await load_story_index(store)
     for _attempt in range(5):
+        if (page is None and fetch.outcome == "ok" and fetch.text is not None
+                and not _same_body(fetch.text, state)):
+            page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
+                                                 watch.include, watch.exclude)
         try:
             return await _record(store, watch, settings, state, fetch, page, split, index,
                                  notify)
@@ -186,6 +187,13 @@ async def check_watch(
             state = await store.watch_state(watch.name)
     raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
                      "process checking it in a loop?", path=store.path)
+
+
+def _same_body(text: str, state: WatchState) -> bool:
+    """The page is byte for byte the latest snapshot's: a 304 the server did not send
+    (many news sites send no validators). Parsing it again would find the same blocks."""
+    latest = state.latest
+    return latest is not None and content_hash(text.encode("utf-8")) == latest.html_hash
 
 
 async def _record(

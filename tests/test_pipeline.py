@@ -254,3 +254,31 @@ async def test_retention_keeps_last_n_snapshots(server, write_config):
             assert blocks  # contents of kept snapshots survive the pruning
         assert len(await store.fetches(watch_id)) == 4
         assert await store.integrity_check() == "ok"
+
+
+async def test_same_bytes_without_validators_are_not_parsed_again(server, write_config,
+                                                                  monkeypatch):
+    from scraper import analyse
+
+    page = Page(article_html("Cycle lanes approved", PARAS))  # no ETag, no Last-Modified
+    config = config_for(write_config, server, {"cycle": page})
+    await run_once(config)
+    calls: list[str] = []
+    real = analyse.Analyser.analyse
+
+    async def counting(self, html, *args):
+        calls.append(html)
+        return await real(self, html, *args)
+
+    monkeypatch.setattr(analyse.Analyser, "analyse", counting)
+    same = await run_once(config)
+    page.set(article_html("Cycle lanes approved", [*PARAS, "A fourth paragraph."]))
+    edited = await run_once(config)
+    assert [r.status for r in same.results] == ["unchanged"]
+    assert [r.status for r in edited.results] == ["changed"]
+    assert len(calls) == 1 and "A fourth paragraph." in calls[0]  # only the new bytes
+    async with open_store(config.settings.database) as store:
+        watch_id = await store.watch_id("cycle")
+        assert watch_id is not None
+        assert [f.outcome for f in await store.fetches(watch_id)] == ["ok"] * 3
+        assert len(await store.snapshots(watch_id)) == 2
