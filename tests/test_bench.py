@@ -97,6 +97,17 @@ def test_throughput_smoke() -> None:
     assert "peak RSS of scrape --once over 50 pages" in out
 
 
+def test_floor_smoke() -> None:
+    out = run_bench("bench/floor.py", "-n", "50", "--repeat", "1")
+    for mode, served in (("new", "50 x 200, 0 x 304, 50 robots.txt"),
+                         ("304", "0 x 200, 50 x 304, 0 robots.txt")):
+        for client in ("aiohttp", "httpx+aiohttp", "httpx"):
+            line = next(line for line in out.splitlines()
+                        if line.startswith(f"floor {mode:>3}  {client} "))
+            assert re.search(r"[\d.]+ pages/s", line), line
+            assert f"server: {served})" in line, line
+
+
 def test_scale_smoke() -> None:
     out = run_bench("bench/scale.py", "--pages", "50", "--snapshots", "3", "--watches", "50",
                     "--interval", "2", "--duration", "4", "--setting", "host_delay=0")
