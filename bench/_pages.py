@@ -30,6 +30,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -610,12 +611,59 @@ class PageServer:
         return dict(self._control("stats"))
 
 
+def compile_product() -> None:
+    """Byte-compile scraper/ before anything is timed, as pip does for an installed
+    package (urlwatch's) and as a first run does by itself, unless
+    PYTHONDONTWRITEBYTECODE is set: then every timed process would compile our
+    modules from source again (~0.05 s each)."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "scraper"), quiet=1)
+
+
 def _venv_python() -> str:
     python = VENV_BIN / "python"
     return str(python) if python.exists() else sys.executable
 
 
 # --- measuring a child process -----------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (the analysis worker is a grandchild, via the
+    forkserver)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: resident pages, a shared page split between its sharers."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_pss_mb(pid: int) -> float:
+    """The memory the daemon costs with its worker processes (forkserver, analysis
+    worker, resource tracker): PSS, so pages they share are counted once."""
+    return sum(_pss_kb(p) for p in process_tree(pid)) / 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,6 +675,7 @@ class ProcessRun:
     cpu: float
     max_rss_mb: float
     output: str
+    tree_pss_mb: float = 0.0  # highest PSS of it and its descendants (polled every 0.1 s)
 
 
 def run_measured(argv: Sequence[str], *, cwd: str | Path | None = None,
@@ -637,8 +686,21 @@ def run_measured(argv: Sequence[str], *, cwd: str | Path | None = None,
         started = time.perf_counter()
         process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Worker processes (the analysis worker, a grandchild via the forkserver) are
+        # not in wait4's figure: poll the whole tree's PSS while it runs.
+        peak = [0.0]
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.wait(0.1):
+                peak[0] = max(peak[0], tree_pss_mb(process.pid))
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        done.set()
+        poller.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", "replace") if output else ""
@@ -648,6 +710,7 @@ def run_measured(argv: Sequence[str], *, cwd: str | Path | None = None,
         cpu=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
         output=text,
+        tree_pss_mb=peak[0],
     )
 
 

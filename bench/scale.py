@@ -40,7 +40,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pages import VENV_BIN, PageServer, run_measured
+from _pages import (
+    VENV_BIN,
+    PageServer,
+    compile_product,
+    process_tree,
+    run_measured,
+    tree_pss_mb,
+)
 from throughput import write_config
 
 TARGET_DAEMON_RSS_MB = 250.0
@@ -72,6 +79,10 @@ def _proc_cpu(pid: int) -> float:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+
+def _tree_cpu(pid: int) -> float:
+    return sum(_proc_cpu(p) for p in process_tree(pid))
 
 
 def _served(stats: dict[str, float]) -> int:
@@ -106,6 +117,8 @@ class DaemonFigures:
     checks_done: int
     checks_due: int
     shutdown_s: float
+    tree_rss_mb: float = 0.0  # PSS of the daemon and its worker processes, at the end
+    tree_peak_mb: float = 0.0  # the highest such sum seen while polling
 
 
 def run_daemon(watches: int, interval: float, duration: float, change: float,
@@ -133,6 +146,8 @@ def run_daemon(watches: int, interval: float, duration: float, change: float,
             startup_log_s = first_request_s = first_page_s = None
             last_change = t0
             rounds = 0
+            tree_peak_mb = tree_rss = 0.0
+            next_tree = t0
             next_print = t0 + max(duration / 8, 1.0)
             while True:
                 now = time.perf_counter()
@@ -150,18 +165,24 @@ def run_daemon(watches: int, interval: float, duration: float, change: float,
                     rounds += 1
                     server.edit(change, round_=rounds)
                     last_change = now
+                if now >= next_tree:  # once a second: walking /proc costs CPU too
+                    tree_rss = tree_pss_mb(proc.pid)
+                    tree_peak_mb = max(tree_peak_mb, tree_rss)
+                    next_tree = now + 1.0
                 if not quiet and now >= next_print:
                     stats = server.stats()
                     rss = _proc_status(proc.pid).get("VmRSS", 0) / 1024
                     served = _served(stats) - _served(before)
                     robots = int(stats["robots"] - before["robots"])
-                    print(f"  t = {now - t0:6.1f} s  RSS {rss:6.1f} MB  pages served "
-                          f"{served} (+ {robots} robots.txt)  cpu {_proc_cpu(proc.pid):.1f} s",
-                          flush=True)
+                    print(f"  t = {now - t0:6.1f} s  RSS {rss:6.1f} MB (with workers, PSS "
+                          f"{tree_rss:6.1f} MB)  pages served {served} (+ {robots} "
+                          f"robots.txt)  cpu {_tree_cpu(proc.pid):.1f} s", flush=True)
                     next_print = now + max(duration / 8, 1.0)
                 time.sleep(0.05)
             status = _proc_status(proc.pid)
-            cpu = _proc_cpu(proc.pid)
+            tree_rss = tree_pss_mb(proc.pid)
+            tree_peak_mb = max(tree_peak_mb, tree_rss)
+            cpu = _tree_cpu(proc.pid)
             after = server.stats()
             t_stop = time.perf_counter()
             if proc.poll() is None:
@@ -188,7 +209,7 @@ def run_daemon(watches: int, interval: float, duration: float, change: float,
         first_page_s=first_page_s, robots_fetched=int(after["robots"] - before["robots"]),
         rss_mb=status.get("VmRSS", 0) / 1024, peak_rss_mb=status.get("VmHWM", 0) / 1024,
         cpu_s=cpu, pages_fetched=pages, checks_done=checks, checks_due=due,
-        shutdown_s=shutdown_s,
+        shutdown_s=shutdown_s, tree_rss_mb=tree_rss, tree_peak_mb=tree_peak_mb,
     )
 
 
@@ -202,11 +223,14 @@ def print_daemon(fig: DaemonFigures) -> None:
           f"first page request (target <= "
           f"{TARGET_STARTUP_S:g} s: "
           + ("met" if startup is not None and startup <= TARGET_STARTUP_S else "NOT MET") + ")")
-    print(f"daemon RSS after the run: {fig.rss_mb:.1f} MB, peak {fig.peak_rss_mb:.1f} MB "
-          f"(target <= {TARGET_DAEMON_RSS_MB:g} MB: "
-          + ("met" if fig.peak_rss_mb <= TARGET_DAEMON_RSS_MB else "NOT MET") + ")")
+    worst = max(fig.peak_rss_mb, fig.tree_peak_mb)
+    print(f"daemon RSS after the run: {fig.rss_mb:.1f} MB, peak {fig.peak_rss_mb:.1f} MB; "
+          f"with its worker processes (PSS) {fig.tree_rss_mb:.1f} MB, highest seen "
+          f"{fig.tree_peak_mb:.1f} MB (target <= {TARGET_DAEMON_RSS_MB:g} MB: "
+          + ("met" if worst <= TARGET_DAEMON_RSS_MB else "NOT MET") + ")")
     per_page = 1000 * fig.cpu_s / fig.pages_fetched if fig.pages_fetched else float("nan")
-    print(f"daemon CPU: {fig.cpu_s:.1f} s for {fig.pages_fetched} page fetches = "
+    print(f"daemon CPU (with its worker processes): {fig.cpu_s:.1f} s for "
+          f"{fig.pages_fetched} page fetches = "
           f"{per_page:.2f} ms per fetched page (and {fig.robots_fetched} robots.txt fetches)")
     print(f"daemon checks: {fig.checks_done} done of {fig.checks_due} due "
           f"({100 * fig.checks_done / max(fig.checks_due, 1):.0f} %); shutdown after SIGTERM "
@@ -362,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR", default=None, help="work in DIR and keep it")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write figures here")
     args = parser.parse_args(argv)
+    compile_product()
 
     extra = "\n".join(f"{k.strip()} = {v.strip()}" for k, _, v in
                       (item.partition("=") for item in args.setting))

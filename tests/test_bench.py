@@ -94,7 +94,8 @@ def test_throughput_smoke() -> None:
     assert "ours: 50 new, 0 changed, 0 unchanged, 0 failed" in out
     assert "ours: 0 new, 0 changed, 50 unchanged, 0 failed" in out
     assert "0 failed" in out.split("ours: 0 new, 5 changed")[1].splitlines()[0]
-    assert "peak RSS of scrape --once over 50 pages" in out
+    assert re.search(r"peak RSS of scrape --once over 50 pages: [\d.]+ MB; with its worker "
+                     r"processes \(PSS, polled\): [\d.]+ MB", out), out
 
 
 def test_floor_smoke() -> None:
@@ -116,5 +117,7 @@ def test_scale_smoke() -> None:
     assert "contents" in out
     if "daemon: not yet" not in out:
         assert re.search(r"daemon start-up \(50 watches\): [\d.]+ s to daemon.started", out), out
-        assert re.search(r"daemon RSS after the run: [\d.]+ MB", out), out
-        assert re.search(r"daemon CPU: .* ms per fetched page", out), out
+        assert re.search(r"daemon RSS after the run: [\d.]+ MB, .* with its worker processes "
+                         r"\(PSS\) [\d.]+ MB", out), out
+        assert re.search(r"daemon CPU \(with its worker processes\): .* ms per fetched page",
+                         out), out
