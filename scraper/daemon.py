@@ -91,6 +91,16 @@ class _State:
     failing: set[str] = field(default_factory=set)
     checks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # in flight, by watch
     jobs: set[asyncio.Task[None]] = field(default_factory=set)  # scheduler jobs awaiting them
+    # The enabled watches by name, for the jobs: a scan of the watch list per job was
+    # quadratic, ~0.4 ms a check at 10,000 watches.
+    watches: dict[str, Watch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.use(self.config)
+
+    def use(self, config: Config) -> None:
+        self.config = config
+        self.watches = {w.name: w for w in _enabled(config)}
 
 
 async def serve(config: Config) -> None:
@@ -223,31 +233,37 @@ async def _run_job(deps: _Deps, state: _State, name: str) -> None:
 
     Only the job is the scheduler's to cancel, never the check, so shutdown can drain.
     """
-    watch = next((w for w in _enabled(state.config) if w.name == name), None)
+    watch = state.watches.get(name)
     if watch is None:
         return
     job = asyncio.current_task()
     assert job is not None
-    check = asyncio.create_task(_check(deps, state, watch), name=f"check {name}")
-    state.checks[name] = check
     state.jobs.add(job)
+    check = None
     try:
+        # The slot is taken here, before the check's task exists: when thousands of
+        # watches fall due together, each waits as one task, not two. The check gives it
+        # back when it ends, however it ends (even cancelled before it began).
+        await deps.slots.acquire()
+        check = asyncio.create_task(_check(deps, state, watch), name=f"check {name}")
+        check.add_done_callback(lambda _: deps.slots.release())
+        state.checks[name] = check
         await asyncio.wait({check})
     finally:
         state.jobs.discard(job)
-        if state.checks.get(name) is check:
+        if check is not None and state.checks.get(name) is check:
             del state.checks[name]
 
 
 async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
+    """One check, in a slot its job took."""
     started = time.perf_counter()
     try:
-        async with deps.slots:
-            result = await check_and_announce(
-                deps.client, deps.store, deps.alert_log, watch, state.config.settings,
-                fetcher=deps.fetcher, index=deps.index, notify=state.config.notify,
-                analyser=deps.analyser,
-            )
+        result = await check_and_announce(
+            deps.client, deps.store, deps.alert_log, watch, state.config.settings,
+            fetcher=deps.fetcher, index=deps.index, notify=state.config.notify,
+            analyser=deps.analyser,
+        )
     except ScraperError as exc:  # the database is unwritable, say: log, keep serving
         state.failing.add(watch.name)
         log.error("check.error", watch=watch.name, error=str(exc))
@@ -291,7 +307,7 @@ async def _reload(
     for name in removed:
         scheduler.remove_job(name)  # a check in flight finishes; history stays stored
         state.failing.discard(name)
-    state.config = new  # jobs read their watch and settings from here
+    state.use(new)  # jobs read their watch and settings from here
     state.targets.clear()  # the delivery loop holds this very dict
     state.targets.update((t.name, t) for t in new.notify)
     jitter_changed = new.settings.jitter != current.settings.jitter

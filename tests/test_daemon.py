@@ -202,6 +202,34 @@ def test_watches_fire_on_schedule_and_a_change_is_announced(server, write_config
     assert events(daemon.log, "daemon.stopped")
 
 
+def test_concurrency_bounds_checks_and_every_slot_is_given_back(server, write_config, start_daemon):
+    # Eight watches due together, two slots: never more than two pages in flight, and
+    # every watch still checked (a slot is given back however its check ends).
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most seen
+
+    class Counted(Page):
+        def __call__(self, request: Request) -> Response:
+            with lock:
+                in_flight[0] += 1
+                in_flight[1] = max(in_flight[1], in_flight[0])
+            try:
+                return super().__call__(request)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+    pages = {f"p{i}": Counted(article_html(f"Story {i}", PARAS), hold=0.2) for i in range(8)}
+    watches = serve_pages(server, pages)
+    config = write_config([{**w, "interval": "1m"} for w in watches], jitter=0,
+                          host_delay=0, concurrency=2, per_host=8)
+    daemon = start_daemon(config)
+    wait_until(lambda: all(page.times for page in pages.values()), timeout=15)
+    assert in_flight[1] == 2
+    assert daemon.stop() == 0
+    assert len(events(daemon.log, "check.done")) == 8
+
+
 def test_start_continues_the_schedule_from_the_database(server, write_config, start_daemon):
     page = Page(article_html("Bridge reopens", PARAS))
     watches = serve_pages(server, {"bridge": page})
