@@ -282,3 +282,59 @@ async def test_same_bytes_without_validators_are_not_parsed_again(server, write_
         assert watch_id is not None
         assert [f.outcome for f in await store.fetches(watch_id)] == ["ok"] * 3
         assert len(await store.snapshots(watch_id)) == 2
+
+
+async def test_the_worker_process_stores_what_this_process_stores(
+        server, write_config, tmp_path, monkeypatch):
+    # Large runs parse in a worker process: the same pages must give the same stored
+    # bodies, story texts and statuses as a small run parsed in this process.
+    import os
+    import sqlite3
+
+    import pytest
+
+    from scraper import analyse
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("the worker process is used only with a second core")
+    pages = {
+        "one": Page(article_html("Cycle lanes approved", PARAS)),
+        "two": Page(article_html("Ferry timetable", [p.replace("council", "ferry company")
+                                                     for p in PARAS])),
+    }
+    for name, page in pages.items():
+        server.expect_request(f"/{name}").respond_with_handler(page)
+    watches = [{"name": name, "url": server.url_for(f"/{name}")} for name in pages]
+
+    def stored(db: Path) -> tuple[list[tuple[str, int]], list[tuple[int, str]]]:
+        with sqlite3.connect(db) as conn:
+            contents = conn.execute("SELECT hash, size FROM contents ORDER BY hash").fetchall()
+            texts = conn.execute("SELECT position, text_hash FROM snapshot_stories "
+                                 "ORDER BY text_hash").fetchall()
+        return contents, texts
+
+    made: list[bool] = []
+    for_run = analyse.Analyser.for_run.__func__
+
+    def spy(cls, watches):
+        analyser = for_run(cls, watches)
+        made.append(analyser.parallel)
+        return analyser
+
+    monkeypatch.setattr(analyse.Analyser, "for_run", classmethod(spy))
+    results = []
+    for parallel_from in (10**6, 1):  # in this process, then in the worker
+        monkeypatch.setattr(analyse, "PARALLEL_FROM", parallel_from)
+        db = tmp_path / f"from-{parallel_from}.db"
+        config = load_config(write_config(watches, database=str(db),
+                                          alert_log=str(tmp_path / f"{parallel_from}.jsonl")))
+        first = await run_once(config)
+        pages["one"].set(article_html("Cycle lanes approved", [*PARAS, "Work starts soon."]))
+        second = await run_once(config)
+        pages["one"].set(article_html("Cycle lanes approved", PARAS))
+        results.append(([r.status for r in first.results + second.results], stored(db)))
+    assert made == [False, False, True, True]
+    (inline_status, inline_stored), (worker_status, worker_stored) = results
+    assert inline_status == worker_status == ["new", "new", "changed", "unchanged"]
+    assert inline_stored == worker_stored
+    assert len(inline_stored[0]) == 2 * 2 + 1 * 2 + 3  # pages and blocks; story texts
