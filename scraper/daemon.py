@@ -92,7 +92,7 @@ class _State:
     checks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # in flight, by watch
     jobs: set[asyncio.Task[None]] = field(default_factory=set)  # scheduler jobs awaiting them
     # The enabled watches by name, for the jobs: a scan of the watch list per job was
-    # quadratic, ~0.4 ms a check at 10,000 watches.
+    # quadratic, ~0.13 ms a check at 10,000 watches (a list built and scanned per job).
     watches: dict[str, Watch] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
