@@ -83,10 +83,10 @@ class StoryIndex:
         if story is not None:
             self._unlink(story)
             del self._order[story_id]
-            if self._by_exact.get(story.exact) is story:
-                del self._by_exact[story.exact]
 
     def _unlink(self, story: KnownStory) -> None:
+        if self._by_exact.get(story.exact) is story:
+            del self._by_exact[story.exact]
         for band, (shift, mask) in zip(self._bands, _BANDS, strict=True):
             band.get((story.simhash >> shift) & mask, set()).discard(story.story_id)
         if story.title:

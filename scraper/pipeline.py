@@ -262,9 +262,11 @@ async def _record(
                      deliveries=_deliveries(alerts, notify, watch.name))
     try:
         await store.record_check(record)
-    except StaleState:
+    except BaseException:
+        # Not stored (stale state, a full disk, a cancelled check): not known either,
+        # or the next check would take them for seen and never announce them.
         for story_id in record.new_story_ids:
-            index.discard(story_id)  # not stored: not known
+            index.discard(story_id)
         raise
     if watch.debounce > 0:
         alerts.extend(await _release_held(store, watch, settings, index, notify, now))

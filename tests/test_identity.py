@@ -49,6 +49,11 @@ def test_index_finds_exact_and_near_but_not_far():
     index.add(KnownStory("s2", 1 << 63, "e2", "v"))
     found = index.find("zzz", 1 << 63)
     assert found is not None and found.story_id == "s2" and len(index) == 2
+    # A story added again under its id replaces the old one, exact hash included.
+    index.add(KnownStory("s2", 1 << 63, "e2-edited", "v"))
+    far = 0x5555_5555_5555_5555  # 32 bits from both SimHashes
+    assert index.find("e2", far) is None and len(index) == 2
+    assert index.find("e2-edited", far) == index.get("s2")
 
 
 def test_index_needs_the_headline_beyond_index_distance():

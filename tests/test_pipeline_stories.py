@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scraper.config import load_config
 from scraper.pipeline import run_once
 from scraper.store import open_store
@@ -193,3 +195,34 @@ async def test_an_error_page_with_status_200_is_a_failed_fetch(server, write_con
     assert [a["event"] for a in alerts] == ["page.new", "fetch.failed", "fetch.recovered"]
     assert "none of the page's 1 stories is left" in alerts[1]["error"]
 
+
+
+async def test_stories_of_a_check_that_was_not_stored_stay_unknown(server, write_config,
+                                                                   monkeypatch):
+    # A check whose write fails (a full disk, say) must not leave its new stories in the
+    # run's index: the next check would take them for seen and never announce them.
+    from scraper.errors import StoreError
+    from scraper.fetch import make_client
+    from scraper.identity import StoryIndex
+    from scraper.pipeline import check_watch
+    from scraper.store import Store
+
+    Pages(server, island=page(article(FERRY)))
+    config = load_config(write_config([{"name": "island",
+                                        "url": server.url_for("/island")}]))
+    index = StoryIndex()
+
+    async def full_disk(self, record):
+        raise StoreError("database or disk is full", path=self.path)
+
+    async with open_store(config.settings.database) as store, \
+            make_client(config.settings) as client:
+        monkeypatch.setattr(Store, "record_check", full_disk)
+        with pytest.raises(StoreError):
+            await check_watch(client, store, config.watches[0], config.settings, index=index)
+        assert len(index) == 0
+        monkeypatch.undo()
+        result = await check_watch(client, store, config.watches[0], config.settings,
+                                   index=index)
+    assert result.status == "new" and len(index) == 1
+    assert [a.event for a in result.alerts] == ["page.new"]
