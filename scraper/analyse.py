@@ -38,7 +38,7 @@ def _extract_only(
 
 
 class Analyser:
-    """Where pages are analysed; ``close()`` (or ``async with``) ends the worker."""
+    """Where pages are analysed; ``async with`` ends the worker."""
 
     def __init__(self, *, parallel: bool) -> None:
         self.parallel = parallel and (os.cpu_count() or 1) > 1
@@ -66,11 +66,6 @@ class Analyser:
             return await loop.run_in_executor(
                 self._worker(), analyse_page, html, url, include, exclude)
         return _extract_only(html, url, include, exclude)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
 
     async def __aenter__(self) -> Analyser:
         return self

@@ -241,12 +241,13 @@ async def _record(
                         state.watch_id, settings.compare_versions)
             if split is None:
                 split = split_stories(page)
-            suspect = looks_like_error_page(previous, _texts(blocks), split)
+            texts = _texts(blocks)
+            suspect = looks_like_error_page(previous, texts, split)
             if suspect:
                 failed = replace(fetch, outcome="failed", error=suspect)
                 return await _on_failure(store, watch, settings, state, failed, now, notify)
             comparison = compare_snapshot(
-                watch, page.title, _texts(blocks), split, previous, index, now, recent=recent,
+                watch, page.title, texts, split, previous, index, now, recent=recent,
             )
             # Debounce: store every version now, announce the net change once it settles.
             held = watch.debounce > 0 and previous is not None
@@ -307,7 +308,8 @@ async def _release_held(
         return []
     alerts: list[Alert] = []
     if newest.blocks_hash != baseline.blocks_hash:  # not a flip back to what was announced
-        texts = _texts(await store.blocks(newest))
+        newest_blocks = await store.blocks(newest)
+        texts = _texts(newest_blocks)
         stories = await store.snapshot_stories(newest.id)
         split = StorySplit(tuple(
             Story(r.title, r.paragraphs, Fingerprint(r.exact, r.simhash)) for r in stories
@@ -315,8 +317,8 @@ async def _release_held(
         previous = Previous(_texts(await store.blocks(baseline)),
                             await store.snapshot_stories(baseline.id))
         fresh = await store.stories_first_seen_since(watch_id, baseline.taken_at)
-        title = next((str(b["text"]) for b in await store.blocks(newest)
-                      if b.get("kind") == "title"), None)
+        title = next((str(b["text"]) for b in newest_blocks if b.get("kind") == "title"),
+                     None)
         comparison = compare_snapshot(watch, title, texts, split, previous, index, now,
                                       fresh=fresh)
         alerts = list(comparison.alerts)

@@ -29,7 +29,7 @@ import aiosqlite
 from scraper.alerts import render_alert
 from scraper.errors import StoreError
 from scraper.models import Alert, Validators
-from scraper.store._coalesce import Coalescer
+from scraper.store._coalesce import Coalescer, fail_all
 from scraper.store._records import (
     CheckRecord,
     FetchRow,
@@ -422,12 +422,7 @@ class Store:
                     await self._write_group([item])
                 return
         except BaseException as exc:
-            for _, future in group:
-                if not future.done():
-                    if isinstance(exc, asyncio.CancelledError):
-                        future.cancel()
-                    else:
-                        future.set_exception(exc)
+            fail_all((future for _, future in group), exc)
             if not isinstance(exc, Exception):
                 raise
             return

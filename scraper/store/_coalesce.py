@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 # Keys in one query: bounds the SQL variables of an IN (...) list.
 MAX_KEYS = 500
+
+
+def fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    """Hand one failure to every waiter still waiting (a cancellation as a cancellation)."""
+    for future in futures:
+        if not future.done():
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
 
 
 class Coalescer(Generic[K, V]):
@@ -40,13 +50,7 @@ class Coalescer(Generic[K, V]):
             try:
                 found = await self._lookup(keys)
             except BaseException as exc:
-                for waiters in futures.values():
-                    for future in waiters:
-                        if not future.done():
-                            if isinstance(exc, asyncio.CancelledError):
-                                future.cancel()
-                            else:
-                                future.set_exception(exc)
+                fail_all((f for waiters in futures.values() for f in waiters), exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
