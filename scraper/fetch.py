@@ -249,7 +249,9 @@ async def fetch_page(
         )
     except httpx.HTTPError as exc:
         result = FetchResult(url=watch.url, outcome="failed", error=_describe(exc))
-    except httpx.InvalidURL as exc:  # not an HTTPError: it would end the whole run
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        # Not HTTPErrors, so they would end the whole run: a malformed URL, or a host
+        # name IDNA refuses ("xn--a.com"), in the watch list or a server's Location.
         result = FetchResult(url=watch.url, outcome="failed", error=f"invalid URL: {exc}")
     except OSError as exc:
         result = FetchResult(url=watch.url, outcome="failed",

@@ -76,8 +76,8 @@ MAX_CRAWL_DELAY = 600.0  # a Crawl-delay above this is taken as this
 MAX_RETRY_AFTER = 120.0  # longer Retry-After: give up this check instead of waiting
 
 # Failures without an HTTP status that no retry can fix (fetch.py's messages).
-_PERMANENT = ("refused redirect", "more than", "unsupported URL scheme", "file://",
-              "InvalidURL", "UnsupportedProtocol", "LocalProtocolError")
+_PERMANENT = ("refused redirect", "more than", "unsupported URL scheme", "invalid URL",
+              "LocalProtocolError")
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -112,3 +112,13 @@ async def test_connection_refused_is_a_failed_result():
                                   settings())
     assert result.outcome == "failed"
     assert result.error and "connect" in result.error.lower()
+
+
+async def test_a_redirect_to_a_host_idna_refuses_is_a_failed_result(server):
+    # idna raises a UnicodeError, not an httpx error: it must not escape fetch_page.
+    server.expect_request("/idn").respond_with_data(
+        "", status=302, headers={"Location": "http://xn--a.com/"})
+    async with make_client(settings()) as client:
+        result = await fetch_page(client, watch(server.url_for("/idn")), Validators(),
+                                  settings())
+    assert result.outcome == "failed" and (result.error or "").startswith("invalid URL")

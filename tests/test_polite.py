@@ -322,6 +322,8 @@ async def test_connect_errors_are_retried_with_growing_waits():
     (FetchResult(url="u", outcome="failed", status=429, error="HTTP 429"), False),
     (FetchResult(url="u", outcome="failed", status=429, error="HTTP 429", retry_after=2), True),
     (FetchResult(url="u", outcome="failed", error="refused redirect to a file: URL"), False),
+    (FetchResult(url="u", outcome="failed", error="invalid URL: Invalid non-printable ASCII "
+                 "character in URL"), False),
     (FetchResult(url="u", outcome="failed", status=200, error="empty response body"), False),
     (FetchResult(url="u", outcome="blocked", error="robots.txt disallows /"), False),
     (FetchResult(url="u", outcome="ok", status=200), False),
