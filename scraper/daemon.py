@@ -123,16 +123,17 @@ async def serve(config: Config) -> None:
                              asyncio.Semaphore(settings.concurrency), analyser)
                 state = _State(config=config, targets={t.name: t for t in config.notify})
                 delivered = await deliver_pending(store, alert_log)
-                stop_delivery = asyncio.Event()
-                deliverer = asyncio.create_task(
-                    delivery_loop(store, client, state.targets, deps.wake, stop_delivery))
-                deliverer.add_done_callback(_log_crash)
                 history = await _last_checks(store)
                 state.failing = {name for name, (_, failures) in history.items() if failures}
                 scheduler = AsyncIOScheduler(timezone=UTC)
                 scheduler.add_listener(_on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
                 for watch in _enabled(config):
                     _schedule(scheduler, deps, state, watch, history.get(watch.name))
+                # Started last: a start-up failure above leaves no task behind.
+                stop_delivery = asyncio.Event()
+                deliverer = asyncio.create_task(
+                    delivery_loop(store, client, state.targets, deps.wake, stop_delivery))
+                deliverer.add_done_callback(_log_crash)
                 scheduler.start()
                 log.info("daemon.started", config=config.path, watches=len(_enabled(config)),
                          database=settings.database, alert_log=settings.alert_log,
@@ -312,9 +313,10 @@ async def _reload(
     state.targets.update((t.name, t) for t in new.notify)
     jitter_changed = new.settings.jitter != current.settings.jitter
     history = await _last_checks(deps.store)
+    added_set, changed_set = set(added), set(changed)  # lists are for the log line
     for name in sorted(want):
-        if name in added or jitter_changed or (
-            name in changed and old[name].interval != want[name].interval
+        if name in added_set or jitter_changed or (
+            name in changed_set and old[name].interval != want[name].interval
         ):
             _schedule(scheduler, deps, state, want[name], history.get(name))
     log.info("config.reloaded", file=new.path, added=added, removed=removed, changed=changed,

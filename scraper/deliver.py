@@ -15,7 +15,6 @@ import json
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import structlog
 
@@ -24,20 +23,13 @@ from scraper.fetch import HttpClient, HttpError
 from scraper.models import Notify
 from scraper.store import Store
 
-__all__ = ["BACKOFF_BASE", "DeliveryStats", "deliver_due", "delivery_loop", "send"]
+__all__ = ["BACKOFF_BASE", "deliver_due", "delivery_loop", "send"]
 
 log = structlog.get_logger("scraper.deliver")
 
 BACKOFF_BASE = 5.0  # seconds before the first retry; doubles per attempt
 BACKOFF_MAX = 3600.0
 PARALLEL = 8  # deliveries in flight at once
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStats:
-    delivered: int = 0
-    failed: int = 0  # will be retried
-    gave_up: int = 0
 
 
 def backoff(attempts: int) -> float:
@@ -91,11 +83,10 @@ async def send(client: HttpClient, target: Notify, line: str) -> str | None:
 
 async def deliver_due(
     store: Store, client: HttpClient, targets: Mapping[str, Notify]
-) -> DeliveryStats:
+) -> None:
     """Send every delivery due now; record each outcome."""
     due = await store.due_deliveries(time.time())
     limit = asyncio.Semaphore(PARALLEL)
-    counts = {"delivered": 0, "failed": 0, "gave_up": 0}
 
     async def one(delivery_id: int, name: str, line: str, attempts: int) -> None:
         target = targets.get(name)
@@ -107,23 +98,19 @@ async def deliver_due(
         when = utc_now()
         if error is None:
             await store.record_delivery(delivery_id, when=when)
-            counts["delivered"] += 1
             return
         tried = attempts + 1
         if target is not None and tried <= target.retries:
             await store.record_delivery(delivery_id, when=when, error=error,
                                         retry_at=time.time() + backoff(tried))
-            counts["failed"] += 1
             log.warning("delivery.failed", target=name, attempts=tried, error=error)
         else:
             await store.record_delivery(delivery_id, when=when, error=error)
-            counts["gave_up"] += 1
             log.error("delivery.gave_up", target=name, attempts=tried, error=error)
 
     async with asyncio.TaskGroup() as group:
         for row in due:
             group.create_task(one(*row))
-    return DeliveryStats(**counts)
 
 
 async def delivery_loop(
@@ -133,10 +120,11 @@ async def delivery_loop(
     """Deliver until ``stop`` is set: at once when ``wake`` is set (new alerts), else
     when the next retry is due (at most a minute's sleep)."""
     while not stop.is_set():
+        # Cleared before looking, so alerts stored while we look wake the next round.
+        wake.clear()
         await deliver_due(store, client, targets)
         next_at = await store.next_delivery_at()
         delay = 60.0 if next_at is None else min(max(next_at - time.time(), 0.05), 60.0)
-        wake.clear()
         waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
         try:
             await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
