@@ -307,6 +307,7 @@ async def _release_held(
     if _seconds_between(first_held_at, now) < watch.debounce:
         return []
     alerts: list[Alert] = []
+    new_story_ids: Sequence[str] = ()
     if newest.blocks_hash != baseline.blocks_hash:  # not a flip back to what was announced
         newest_blocks = await store.blocks(newest)
         texts = _texts(newest_blocks)
@@ -322,8 +323,13 @@ async def _release_held(
         comparison = compare_snapshot(watch, title, texts, split, previous, index, now,
                                       fresh=fresh)
         alerts = list(comparison.alerts)
-    await store.record_release(watch.name, newest.id, alerts,
-                               _deliveries(alerts, notify, watch.name))
+        new_story_ids = comparison.new_story_ids
+    released = await store.record_release(watch.name, baseline.id, newest.id, alerts,
+                                          _deliveries(alerts, notify, watch.name))
+    if not released:  # another process announced it first
+        for story_id in new_story_ids:
+            index.discard(story_id)
+        return []
     return alerts
 
 

@@ -224,3 +224,21 @@ async def test_a_failed_shared_read_fails_every_caller(tmp_path):
                                        return_exceptions=True)
         assert all(isinstance(r, sqlite3.OperationalError) for r in results)
         assert (await store.watch_state("w")).watch_id is None  # the store still answers
+
+
+async def test_a_held_change_is_released_once(tmp_path):
+    # A daemon and a --once run may both find the same held change: the second release
+    # must store nothing, as a stale check does.
+    first = Alert("a1", "2026-01-01T00:00:00Z", "story.changed", "w", "https://e.org/")
+    second = Alert("a2", "2026-01-01T00:00:01Z", "story.changed", "w", "https://e.org/")
+    async with open_store(tmp_path / "s.db") as store:
+        baseline = await store.record_check(record(html="<p>one</p>"))
+        state = await store.watch_state("w")
+        held = await store.record_check(record(html="<p>two</p>", announced=False,
+                                               based_on=state.last_fetch_id))
+        assert baseline is not None and held is not None
+        assert await store.record_release("w", baseline, held, [first]) is True
+        assert await store.record_release("w", baseline, held, [second]) is False
+        assert [alert_id for alert_id, _ in await store.pending_alerts()] == ["a1"]
+        watch_id = await store.watch_id("w")
+        assert watch_id is not None and await store.held_change(watch_id) is None

@@ -276,25 +276,30 @@ class Store:
         return {row[0] for row in rows}
 
     async def record_release(
-        self, watch_name: str, snapshot_id: int, alerts: Sequence[Alert],
+        self, watch_name: str, baseline_id: int, snapshot_id: int, alerts: Sequence[Alert],
         deliveries: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        """Announce a held (debounced) change: its alerts, and the new baseline."""
+    ) -> bool:
+        """Announce a held (debounced) change: its alerts, and the new baseline. False,
+        and nothing stored, when the announced baseline is no longer ``baseline_id``:
+        another process released this change first (as StaleState guards checks)."""
         try:
             async with self._transaction() as db:
-                rows = await db.execute_fetchall(
-                    "SELECT id FROM watches WHERE name = ?", (watch_name,)
-                )
-                watch_id = next(iter(rows))[0]
-                await db.execute(
+                cursor = await db.execute(
                     "UPDATE watches SET announced_snapshot_id = ?, last_changed_at = "
-                    "CASE WHEN ? THEN ? ELSE last_changed_at END WHERE id = ?",
-                    (snapshot_id, bool(alerts), alerts[0].ts if alerts else None, watch_id),
+                    "CASE WHEN ? THEN ? ELSE last_changed_at END "
+                    "WHERE name = ? AND announced_snapshot_id = ? RETURNING id",
+                    (snapshot_id, bool(alerts), alerts[0].ts if alerts else None,
+                     watch_name, baseline_id),
                 )
-                await self._insert_alerts(db, [(watch_id, alerts, deliveries)])
+                row = await cursor.fetchone()
+                await cursor.close()
+                if row is None:
+                    return False
+                await self._insert_alerts(db, [(row[0], alerts, deliveries)])
         except sqlite3.Error as exc:
             raise _failure(f"cannot store the alerts of {watch_name!r}: {exc}",
                            self.path) from exc
+        return True
 
     async def due_deliveries(self, now: float, limit: int = 100) -> list[tuple[int, str, str, int]]:
         """(delivery id, target, alert JSON line, attempts so far) due at ``now``."""
