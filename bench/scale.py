@@ -10,9 +10,9 @@ Daemon part (``scrape run``): W watches (one page per loopback address, bench/_p
 server), intervals scaled down: by default every watch is due each 60 s and the run lasts
 240 s, i.e. an hour of 15-minute intervals at 15x speed. Printed: start-up time (process
 start to the ``daemon.started`` log line, and to the first page request the server sees),
-RSS after the run (and its peak), CPU time per fetched page, checks done against checks
-due, and shutdown time after SIGTERM. If ``scrape run`` does not exist yet, this part
-says "not yet" and the storage part still runs.
+RSS after the run (and its peak; and the PSS of the daemon with its worker processes),
+CPU time per fetched page (worker processes included), checks done against checks due,
+and shutdown time after SIGTERM.
 
 Storage part (``scrape --once`` again and again): P pages, one run on fresh state, then S
 runs each after the server edited a share of the pages (10 %), then one run with nothing
@@ -90,12 +90,6 @@ def _served(stats: dict[str, float]) -> int:
     return int(stats["ok"] + stats["not_modified"])
 
 
-def has_daemon() -> bool:
-    """Does this scrape have the ``run`` command?"""
-    probe = subprocess.run([SCRAPE, "run", "--help"], capture_output=True, text=True)
-    return probe.returncode == 0 and "Usage" in probe.stdout
-
-
 def _mb(n_bytes: float) -> str:
     return f"{n_bytes / 1e6:.2f} MB"
 
@@ -123,11 +117,7 @@ class DaemonFigures:
 
 def run_daemon(watches: int, interval: float, duration: float, change: float,
                seed: int, work: Path, *, quiet: bool = False,
-               extra_settings: str = "") -> DaemonFigures | None:
-    if not has_daemon():
-        print("daemon: not yet: this scrape has no `run` command (scraper/daemon.py is being "
-              "written); run this part again when `.venv/bin/scrape --help` lists `run`")
-        return None
+               extra_settings: str = "") -> DaemonFigures:
     started = time.perf_counter()
     with PageServer(watches, seed) as server:
         print(f"daemon: {watches} watches on {watches} loopback addresses, every "
@@ -405,9 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             work.mkdir(parents=True, exist_ok=False)
             daemon = run_daemon(args.watches, args.interval, args.duration,
                                 args.daemon_change, args.seed, work, extra_settings=extra)
-            if daemon is not None:
-                print_daemon(daemon)
-                figures["daemon"] = {k: getattr(daemon, k) for k in daemon.__slots__}
+            print_daemon(daemon)
+            figures["daemon"] = {k: getattr(daemon, k) for k in daemon.__slots__}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
     return 0

@@ -390,10 +390,13 @@ def test_page_without_json_ld_has_no_articles() -> None:
 # --- odd inputs and the plain-text path -----------------------------------------------
 
 
-@pytest.mark.parametrize("html", ["", "<html></html>", "<p></p>", "just text, no tags"])
-def test_degenerate_pages_do_not_fail(html: str) -> None:
+@pytest.mark.parametrize(("html", "texts"), [
+    ("", []), ("<html></html>", []), ("<p></p>", []),
+    ("just text, no tags", ["just text, no tags"]),
+])
+def test_degenerate_pages_do_not_fail(html: str, texts: list[str]) -> None:
     page = extract_page(html)
-    assert all(isinstance(b, Block) for b in page.blocks)
+    assert [b.text for b in page.blocks] == texts
     assert [b.position for b in page.blocks] == list(range(len(page.blocks)))
 
 

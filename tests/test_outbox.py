@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections import Counter
 
 import pytest
 
@@ -56,6 +55,4 @@ def test_kill_between_commit_and_append_announces_once(
     assert rerun.returncode == 0, rerun.stderr
     assert "unchanged" in rerun.stdout  # the change was stored before the kill
     alerts = read_alerts(log)
-    assert [a["event"] for a in alerts] == ["page.new"]
-    ids = Counter(a["alert_id"] for a in alerts)
-    assert all(count == 1 for count in ids.values())
+    assert [a["event"] for a in alerts] == ["page.new"]  # once

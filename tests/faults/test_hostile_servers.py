@@ -563,15 +563,11 @@ async def test_http_200_error_page_is_not_a_silent_story_removal(raw_server, wri
         await writer.drain()
 
     scenario = Scenario(raw_server, write_config, fault)
-    await scenario.good_then_fault()
-    alerts = read_alerts(scenario.log)
-    # Today: ['page.new', 'story.new' (the error text), 'story.removed' (the article)].
-    removed = [a for a in alerts if a["event"] == "story.removed"]
-    flagged = [a for a in alerts if a["event"] not in ("page.new", "story.removed", "story.new")
-               or a.get("suspect")]
-    # Either the error page is not taken as the article's new text (a failed or suspect
-    # fetch), or its removal is announced together with something that says why.
-    assert not removed or flagged, [a["event"] for a in alerts]
+    result, _ = await scenario.good_then_fault()
+    # Not taken as the article's new text (which would announce every story removed):
+    # a failed fetch that says why, and the good snapshot kept.
+    assert result.status == "failed" and "error page" in (result.error or ""), result.error
+    await scenario.assert_nothing_lost()
 
 
 @pytest.mark.slow
