@@ -56,8 +56,27 @@ EVENTS = (
 _render_json = structlog.processors.JSONRenderer(ensure_ascii=False)
 
 
+def format_ts(when: datetime) -> str:
+    """The timestamp format of alerts and the database: UTC, milliseconds, ``Z``."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_ts(datetime.now(UTC))
+
+
+def parse_ts(value: object) -> datetime | None:
+    """A timestamp (ISO 8601, ``Z`` or an offset) as an aware UTC datetime; None if it
+    is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # we write UTC
+    return parsed.astimezone(UTC)
 
 
 def make_alert(event: str, *, watch: str, url: str, ts: str | None = None,

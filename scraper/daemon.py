@@ -43,7 +43,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scraper import sdnotify
-from scraper.alerts import AlertLog
+from scraper.alerts import AlertLog, format_ts, parse_ts
 from scraper.analyse import Analyser
 from scraper.config import load_config
 from scraper.deliver import delivery_loop
@@ -191,15 +191,9 @@ def _enabled(config: Config) -> list[Watch]:
 async def _last_checks(store: Store) -> dict[str, tuple[datetime | None, int]]:
     """Watch name -> (time of its last check, consecutive failures), from the database."""
     return {
-        s.name: (_parse_ts(s.last_checked_at), s.consecutive_failures)
+        s.name: (parse_ts(s.last_checked_at), s.consecutive_failures)
         for s in await store.statuses()
     }
-
-
-def _parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _schedule(
@@ -439,8 +433,8 @@ def _report(
     name: str, url: str, interval: float | None, in_config: bool, enabled: bool,
     s: WatchStatus | None, now: datetime,
 ) -> WatchReport:
-    checked = _parse_ts(s.last_checked_at) if s else None
-    success = _parse_ts(s.last_success_at) if s else None
+    checked = parse_ts(s.last_checked_at) if s else None
+    success = parse_ts(s.last_success_at) if s else None
     failures = s.consecutive_failures if s else 0
     stale = False
     if enabled and checked is not None and interval:
@@ -456,12 +450,8 @@ def _report(
         last_error=s.last_error if s else None,
         last_error_at=s.last_error_at if s else None,
         consecutive_failures=failures,
-        next_due_at=_format_ts(due) if due else None,
+        next_due_at=format_ts(due) if due else None,
         story_count=s.story_count if s else 0,
         snapshot_count=s.snapshot_count if s else 0,
         stale=stale,
     )
-
-
-def _format_ts(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

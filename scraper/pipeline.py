@@ -288,9 +288,7 @@ def _deliveries(
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    parse = datetime.fromisoformat
-    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))
-            ).total_seconds()
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
 
 
 async def _release_held(

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from scraper.alerts import EVENTS
+from scraper.alerts import EVENTS, parse_ts
 from scraper.config import parse_duration
 
 __all__ = [
@@ -91,19 +91,6 @@ Entry = LogLine | Malformed | Unreadable
 
 
 # --- parsing --------------------------------------------------------------------------
-
-
-def parse_ts(value: object) -> datetime | None:
-    """An alert's ``ts`` (ISO 8601, ``Z`` or an offset) as an aware UTC datetime."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # the log is written in UTC
-    return parsed.astimezone(UTC)
 
 
 def parse_line(raw: bytes, path: str, lineno: int) -> LogLine | Malformed | None:
