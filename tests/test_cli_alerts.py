@@ -285,6 +285,14 @@ def test_diff_any_two_snapshots_by_number_and_by_word(monitored):
             "in [-March.-]{+May.+}") in word.stdout.splitlines()
 
 
+def test_diff_of_the_oldest_snapshot_says_there_is_nothing_older(monitored):
+    result = scrape("diff", "cycle", "--config", str(monitored), "--to", "3")
+    assert result.exit_code == 0, result.output
+    assert "note: snapshot 3 is the oldest kept: nothing older to compare it with" \
+        in result.stderr
+    assert "only one snapshot" not in result.stderr  # there are three
+
+
 def test_diff_of_one_story_defaults_to_its_last_change(monitored):
     story_id = read_alerts(monitored.parent / "alerts.jsonl")[0]["stories"][0]["story_id"]
     result = scrape("diff", "cycle", "--config", str(monitored), "--story", story_id[:6])

@@ -446,3 +446,11 @@ def test_bench_scores_a_few_real_pages() -> None:
     assert 0.5 < ours.f1 <= 1.0  # the extractor finds most of these bodies
     assert ours.ms_mean > 0
     assert "scraper.extract" in bench.format_table(scores)
+
+
+def test_empty_table_cells_leave_single_separators() -> None:
+    html = ("<html><body><article><h1>Results</h1><table><tr><td>Name</td><td></td><td></td>"
+            "<td>Score</td></tr><tr><td>Ana</td><td></td><td></td><td></td><td>9</td></tr>"
+            "</table></article></body></html>")
+    rows = [b.text for b in extract_page(html).blocks if b.kind == "table"]
+    assert rows == ["Name | Score", "Ana | 9"]

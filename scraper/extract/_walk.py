@@ -14,6 +14,10 @@ from selectolax.lexbor import LexborNode
 
 from scraper.models import BlockKind
 
+# "a | | | b": the separators around empty cells collapse to one (str.replace would
+# leave one doubled pair for every two empty cells in a row).
+_EMPTY_CELLS = re.compile(r"\|(?: \|)+")
+
 # Subtrees that never hold article text.
 SKIP_TAGS = frozenset({
     "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
@@ -176,7 +180,7 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
         if text and text != "|":
             kind, level = kinds[-1]
             if kind == "table":  # empty cells leave doubled separators
-                text = text.strip("| ").replace("| |", "|")
+                text = _EMPTY_CELLS.sub("|", text.strip("| "))
             elif (
                 meta_chars
                 and kind in ("paragraph", "list_item")

@@ -101,7 +101,12 @@ async def load_comparison(
         a, b = _pick(snapshots, old_n, watch), _pick(snapshots, new_n, watch)
         old_blocks = [str(x["text"]) for x in await store.blocks(a)]
         new_blocks = [str(x["text"]) for x in await store.blocks(b)]
-        note = "only one snapshot: nothing to compare it with" if old_n == new_n else None
+        note = None
+        if len(snapshots) == 1:
+            note = "only one snapshot: nothing to compare it with"
+        elif old_n == new_n:
+            note = (f"snapshot {new_n} against itself" if old else
+                    f"snapshot {new_n} is the oldest kept: nothing older to compare it with")
         return Comparison(_label(old_n, a), _label(new_n, b), tuple(old_blocks),
                           tuple(new_blocks), note)
     return await _story_comparison(store, watch, snapshots, story, old, new)
