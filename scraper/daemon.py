@@ -144,7 +144,7 @@ async def serve(config: Config) -> None:
                 # --- main loop: sleep until a signal ----------------------------------
                 while (signum := await signals.get()) == signal.SIGHUP:
                     try:
-                        state.config = await _reload(state.config, scheduler, deps, state)
+                        await _reload(scheduler, deps, state)
                     except Exception:  # a reload must never take the service down
                         log.exception("config.reload_failed", kept="the running config")
                         sdnotify.ready(_status_line(state, scheduler))
@@ -281,10 +281,10 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
 # --- reload ----------------------------------------------------------------------------
 
 
-async def _reload(
-    current: Config, scheduler: AsyncIOScheduler, deps: _Deps, state: _State,
-) -> Config:
-    """Apply the config file again; on a mistake keep ``current`` and say why."""
+async def _reload(scheduler: AsyncIOScheduler, deps: _Deps, state: _State) -> None:
+    """Apply the config file again (``state.use`` it); on a mistake keep the running
+    one and say why."""
+    current = state.config
     sdnotify.reloading()
     try:
         new = load_config(Path(current.path))
@@ -292,7 +292,7 @@ async def _reload(
         log.error("config.invalid", error=str(exc), file=exc.path, watch=exc.watch,
                   key=exc.key, line=exc.line, kept="the running config")
         sdnotify.ready(_status_line(state, scheduler))
-        return current
+        return
     new = replace(new, settings=_keep_fixed(current.settings, new.settings, new.path))
     old = {w.name: w for w in _enabled(current)}
     want = {w.name: w for w in _enabled(new)}
@@ -316,7 +316,6 @@ async def _reload(
     log.info("config.reloaded", file=new.path, added=added, removed=removed, changed=changed,
              watches=len(want))
     sdnotify.ready(_status_line(state, scheduler))
-    return new
 
 
 def _keep_fixed(old: Settings, new: Settings, path: str) -> Settings:

@@ -371,7 +371,7 @@ async def _read_response(url: str, response: httpx.Response, settings: Settings)
         return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
                            error=f"corrupt {inflater.encoding} body: {exc}")
     body = b"".join(parts)
-    if not body.strip():
+    if not body or body.isspace():  # (strip() would copy a page of up to max_body)
         return FetchResult(url=url, outcome="failed", status=status, final_url=final_url,
                            error="empty response body")
     if inflater.inflater is not None and not inflater.inflater.eof:
