@@ -449,12 +449,12 @@ def aggregate(scores: Sequence[CaseScore]) -> dict[str, Any]:
 @dataclass(slots=True)
 class Run:
     scores: list[CaseScore]
-    times_ms: list[float]  # split_stories per page, best of `repeat`
-    sizes: list[int]
+    times_ms: list[float]  # split_stories per page split without error, best of `repeat`
+    sizes: list[int]  # the size of each of those pages
 
 
 def run_cases(cases: Sequence[Case], splitter: Splitter, repeat: int = 1) -> Run:
-    scores, times = [], []
+    scores, times, sizes = [], [], []
     for case in cases:
         best = float("inf")
         split: StorySplit | None = None
@@ -473,8 +473,9 @@ def run_cases(cases: Sequence[Case], splitter: Splitter, repeat: int = 1) -> Run
         else:
             score = score_case(case, split)
             times.append(best * 1000)
+            sizes.append(case.size)
         scores.append(score)
-    return Run(scores, times, [c.size for c in cases])
+    return Run(scores, times, sizes)
 
 
 def score_cases(cases: Sequence[Case], splitter: Splitter | None = None) -> dict[str, Any]:
@@ -539,13 +540,8 @@ def _timing(runs: dict[str, Run]) -> None:
                 f"max {max(run.times_ms):7.2f}  (pages {len(run.times_ms)}, "
                 f"mean size {statistics.fmean(run.sizes) / 1024:.0f} KB)"
             )
-        ok = [
-            (t, s)
-            for t, s, sc in zip(run.times_ms, run.sizes, run.scores, strict=False)
-            if sc.error is None
-        ]
-        all_times += [t for t, _ in ok]
-        all_sizes += [s for _, s in ok]
+        all_times += run.times_ms
+        all_sizes += run.sizes
     near = [t for t, s in zip(all_times, all_sizes, strict=True) if 45_000 <= s <= 75_000]
     if near:
         print(f"  pages of 45-75 KB: mean {statistics.fmean(near):.2f} ms over {len(near)} pages")
