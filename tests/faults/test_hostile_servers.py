@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -346,6 +347,48 @@ async def test_redirect_loop_is_cut(raw_server, write_config):
     assert len(scenario.server.requests) == 1 + 6  # the good fetch, then 6 hops at most
     assert elapsed < 5
     await scenario.assert_nothing_lost()
+
+
+async def test_a_moved_page_is_announced_once_and_each_fetch_keeps_its_final_url(
+        raw_server, write_config):
+    where = {"/news/bridge": None}  # path -> where it redirects to (None: it answers)
+
+    async def handler(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        target = where.get(request.target)
+        if target is not None:
+            writer.write(response_head(301, "Moved Permanently", location=target,
+                                       content_length=0))
+        elif request.target in where:
+            writer.write(response_head(content_type="text/html", content_length=len(GOOD))
+                         + GOOD)
+        else:
+            writer.write(response_head(404, "Not Found", content_length=0))
+        await writer.drain()
+
+    server = raw_server(handler)
+    url = server.url("/news/bridge")
+    config = load_config(write_config([{"name": "bridge", "url": url}], failure_threshold=1))
+    log = Path(config.settings.alert_log)
+
+    assert (await run_once(config)).results[0].status == "new"
+    where.update({"/news/bridge": "/2026/bridge", "/2026/bridge": None})
+    assert (await run_once(config)).results[0].status == "unchanged"
+    assert (await run_once(config)).results[0].status == "unchanged"  # no second alert
+    where.update({"/2026/bridge": "/gone"})  # moved again, to a page that is not there
+    assert (await run_once(config)).results[0].status == "failed"
+
+    alerts = read_alerts(log)
+    assert [a["event"] for a in alerts] == ["page.new", "fetch.redirected", "fetch.failed"]
+    assert alerts[1]["moved_from"] == url
+    assert alerts[1]["final_url"] == server.url("/2026/bridge")
+    assert alerts[2]["final_url"] == server.url("/gone") and alerts[2]["status"] == 404
+    db = sqlite3.connect(config.settings.database)
+    finals = [row[0] for row in db.execute("SELECT final_url FROM fetches ORDER BY id")]
+    assert finals == [url, *[server.url("/2026/bridge")] * 2, server.url("/gone")]
+    # The watch remembers where its last good fetch ended, not where the failure did.
+    assert db.execute("SELECT final_url FROM watches").fetchall() == [
+        (server.url("/2026/bridge"),)]
+    db.close()
 
 
 @pytest.mark.parametrize("location", [
