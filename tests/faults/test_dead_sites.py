@@ -344,6 +344,7 @@ def test_dead_site_under_the_daemon(case, dead_site, write_config, tmp_path):
     checks = [line for line in lines if line.get("event") == "check.done"]
     assert {c["status"] for c in checks} >= {"failed", "new"}
     assert not [c for c in checks if c["status"] == "blocked"]
-    assert {c["error"] for c in checks if c["status"] == "failed"} == {site.label + ROBOTS}
+    # (A check caught by the switch back to "up" may fail otherwise, so "in", not "==".)
+    assert site.label + ROBOTS in {c["error"] for c in checks if c["status"] == "failed"}
     if case == "dns":
         assert set(site.names_asked()) == {HOST}
