@@ -21,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+import os
 import re
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -29,13 +32,14 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import aiohttp
 import httpx
 from charset_normalizer import from_bytes
 from httpx_aiohttp import AiohttpTransport
 
 from scraper.models import FetchResult, Settings, Validators, Watch
 
-__all__ = ["Fetcher", "HttpClient", "HttpError", "fetch_page", "make_client"]
+__all__ = ["Fetcher", "HttpClient", "HttpError", "describe_failure", "fetch_page", "make_client"]
 
 HttpClient = httpx.AsyncClient  # other modules name the client through this alias
 HttpError = httpx.HTTPError  # and catch its errors through this one
@@ -243,37 +247,116 @@ async def fetch_page(
         async with asyncio.timeout(watch.timeout):
             result = await _fetch(client, watch, validators, settings)
     except TimeoutError:
-        result = FetchResult(
-            url=watch.url, outcome="failed",
-            error=f"no complete response within the {watch.timeout:g} s deadline",
-        )
-    except httpx.HTTPError as exc:
-        result = FetchResult(url=watch.url, outcome="failed", error=_describe(exc))
+        result = FetchResult(url=watch.url, outcome="failed", unreachable=True,
+                             error=f"timed out after {watch.timeout:g} s")
+    except (httpx.HTTPError, OSError) as exc:
+        error, unreachable = describe_failure(exc, watch.timeout, _url_of(exc) or watch.url)
+        result = FetchResult(url=watch.url, outcome="failed", error=error,
+                             unreachable=unreachable)
     except (httpx.InvalidURL, UnicodeError) as exc:
         # Not HTTPErrors, so they would end the whole run: a malformed URL, or a host
         # name IDNA refuses ("xn--a.com"), in the watch list or a server's Location.
         result = FetchResult(url=watch.url, outcome="failed", error=f"invalid URL: {exc}")
-    except OSError as exc:
-        result = FetchResult(url=watch.url, outcome="failed",
-                             error=exc.strerror or exc.__class__.__name__)
     duration = time.perf_counter() - started
     return replace(result, duration=duration)
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    kind = {
-        httpx.ConnectError: "cannot connect",
-        httpx.ConnectTimeout: "connect timeout",
-        httpx.ReadTimeout: "read timeout",
-        httpx.ReadError: "connection broken while reading",
-        httpx.RemoteProtocolError: "protocol error",
-        httpx.UnsupportedProtocol: "unsupported URL scheme",
-    }
-    for cls, text in kind.items():
-        if type(exc) is cls:
-            detail = str(exc)
-            return f"{text}: {detail}" if detail else text
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _url_of(exc: BaseException) -> str | None:
+    """The URL of the request that failed (a redirect's target, maybe), if httpx knows it."""
+    try:
+        return str(exc.request.url) if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # httpx raises this when the error carries no request
+        return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: httpx wraps aiohttp's error, which wraps the OS's."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        for attr in ("os_error", "certificate_error"):  # aiohttp keeps these aside
+            inner = getattr(current, attr, None)
+            if isinstance(inner, BaseException) and inner not in chain:
+                chain.append(inner)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _tls_reason(exc: BaseException) -> str:
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return f"certificate verify failed: {verify}"
+    # "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" -> the words.
+    text = _SSL_NOISE.sub("", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+# httpx's timeouts that are real ones (not its aiohttp transport's ConnectTimeout, which
+# stands for any connection error): raised by httpx's own transports.
+_REAL_TIMEOUTS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+
+
+_SSL_NOISE = re.compile(r"^\[SSL: [A-Z0-9_]+\] |\s*\(_ssl\.c:\d+\)$")
+_RECEIVED = re.compile(r"received (\d+) of (\d+) bytes")
+
+
+def describe_failure(exc: BaseException, timeout: float, url: str) -> tuple[str, bool]:
+    """(error text, whether the site is unreachable) for an error raised by a fetch.
+
+    The text starts with what happened, in words a person reads in ``scrape status``:
+    ``connection refused``, ``name not resolved``, ``TLS handshake failed``, ``timed out
+    after 30 s``, ``connection reset``. httpx's own class is no guide: its aiohttp
+    transport maps every aiohttp connection error, a refused one included, to
+    ConnectTimeout; so the causes underneath decide.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    where = f"{host}:{port}" if port else host
+    causes = _causes(exc)
+    for cause in causes:
+        if isinstance(cause, socket.gaierror | aiohttp.ClientConnectorDNSError):
+            return f"name not resolved ({host})", True
+    tls = [c for c in causes if isinstance(c, ssl.SSLError | ssl.CertificateError
+                                           | aiohttp.ClientSSLError)]
+    if tls:
+        # The ssl module's own error says why; aiohttp's wrapper only that it failed.
+        own = [c for c in tls if not isinstance(c, aiohttp.ClientError)]
+        return (f"TLS handshake failed ({where}: {_tls_reason(own[0])})" if own
+                else f"TLS handshake failed ({where})"), True
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused ({where})", True
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return f"connection reset ({where})", True
+        if isinstance(cause, aiohttp.ClientPayloadError):
+            # aiohttp names the reset, if it was one, only in the message.
+            text = str(cause)
+            kind = "reset" if "ConnectionResetError" in text else "closed"
+            got = _RECEIVED.search(text)
+            detail = f" (received {got[1]} of {got[2]} bytes)" if got else ""
+            return f"connection {kind} mid-body{detail}", True
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return f"connection closed before a response ({where})", True
+        if isinstance(cause, TimeoutError) or type(cause) in _REAL_TIMEOUTS:
+            return f"timed out after {timeout:g} s", True
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
+            # EHOSTUNREACH, ENETUNREACH, ...: the OS's words, lower-cased.
+            return f"{os.strerror(cause.errno).lower()} ({where})", True
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"unsupported URL scheme: {exc}", False
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"protocol error: {exc}" if str(exc) else "protocol error", False
+    if isinstance(exc, httpx.HTTPError):
+        return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__), False
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__, False
+    return f"{type(exc).__name__}: {exc}", False
 
 
 async def _fetch(

@@ -197,6 +197,9 @@ class FetchResult:
     duration: float = 0.0  # seconds
     error: str | None = None  # why it failed or was blocked
     retry_after: float | None = None  # seconds, from a 429/503 Retry-After
+    # No (complete) answer from the site: connection refused or reset, name not
+    # resolved, TLS handshake failed, timed out. The site is down or cut off from us.
+    unreachable: bool = False
 
 
 # --- changes --------------------------------------------------------------------------

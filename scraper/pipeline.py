@@ -120,9 +120,12 @@ async def _on_failure(
     alerts: list[Alert] = []
     # One blip is not an alert: announce once, when the streak reaches the threshold.
     if failures == settings.failure_threshold:
+        # A failure at the end of redirects names where it happened.
+        moved = ({"final_url": fetch.final_url}
+                 if fetch.final_url and fetch.final_url != watch.url else {})
         alerts.append(make_alert(
             ev.FETCH_FAILED, watch=watch.name, url=watch.url, ts=now, error=fetch.error,
-            status=fetch.status, failures=failures,
+            status=fetch.status, failures=failures, **moved,
         ))
     await store.record_check(CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,
@@ -213,6 +216,13 @@ async def _record(
         alerts.append(make_alert(
             ev.FETCH_RECOVERED, watch=watch.name, url=watch.url, ts=now,
             failures=state.consecutive_failures,
+        ))
+    if state.final_url and fetch.final_url and fetch.final_url != state.final_url:
+        # The URL now redirects somewhere else than last time (watches.final_url is the
+        # end of the latest ok or 304 fetch): a page moved, or a site changed its scheme.
+        alerts.append(make_alert(
+            ev.FETCH_REDIRECTED, watch=watch.name, url=watch.url, ts=now,
+            final_url=fetch.final_url, moved_from=state.final_url,
         ))
     record = CheckRecord(
         watch_name=watch.name, url=watch.url, interval=watch.interval, checked_at=now,

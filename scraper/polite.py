@@ -20,13 +20,20 @@ robots.txt statuses, after Google's convention (developers.google.com/search/doc
 crawling-indexing/robots/robots_txt#http-status-codes) and RFC 9309:
 - 2xx: obeyed. A 2xx we cannot use (empty, not text) counts as "no rules".
 - 4xx (but 429): no robots.txt, everything is allowed.
-- 5xx, 429, no answer: the site may be in trouble, so nothing is fetched ("disallow
-  all"), and robots.txt is asked again every ``ROBOTS_RETRY``. Unlike Google, which
-  stops for 12 h even when it has a copy, we keep obeying the last good copy if we have
-  one: a monitor should not go blind because robots.txt blipped. Without a copy we stop
-  for at most ``ROBOTS_UNREACHABLE_LIMIT`` (12 h, Google's figure), then behave as if
-  there were no robots.txt, so a host whose robots.txt is broken for good is not
-  blocked forever. (The clock is per process: a ``--once`` run sees only one answer.)
+- 5xx, 429, no answer: the site may be in trouble. Unlike Google, which stops for 12 h
+  even when it has a copy, we keep obeying the last usable answer if we ever had one (its
+  rules, or "no robots.txt"; kept in the database, of any age): a monitor should not go
+  blind because robots.txt blipped, and a site down as a whole then shows as the page's
+  own failure. Without one:
+  - no answer at all (connection refused or reset, name not resolved, TLS handshake
+    failed, timed out): the site cannot be reached, so the check is a failed fetch with
+    that cause (``fetch.failed`` after ``failure_threshold``); the page is not asked for.
+  - 5xx or 429 (or no usable answer, as a refused redirect): nothing is fetched ("disallow
+    all", ``outcome="blocked"``) and robots.txt is asked again every ``ROBOTS_RETRY``.
+  Either way for at most ``ROBOTS_UNREACHABLE_LIMIT`` (12 h, Google's figure) from the
+  start of the outage, then as if there were no robots.txt, so a host whose robots.txt is
+  broken for good is not blocked forever. The start of the outage is kept in the
+  RobotsCache (the database), so ``--once`` runs, one process each, reach the limit too.
 
 The fetcher is a closure over a little state (host slots, last request times, the robots
 cache); it never holds a slot across a cancellation, so a daemon can cancel checks at
@@ -90,7 +97,14 @@ class RobotsCache(Protocol):
     async def load(self, origin: str) -> tuple[float, str | None] | None:
         """(unix time fetched, body) of the last usable answer, if any."""
 
-    async def save(self, origin: str, fetched_at: float, body: str | None) -> None: ...
+    async def save(self, origin: str, fetched_at: float, body: str | None) -> None:
+        """A usable answer; it ends an outage."""
+
+    async def outage(self, origin: str) -> float | None:
+        """Unix time robots.txt of ``origin`` became unavailable (5xx, 429, no answer),
+        if it has not answered since."""
+
+    async def save_outage(self, origin: str, since: float) -> None: ...
 
 
 def robots_token(user_agent: str) -> str:
@@ -116,8 +130,14 @@ class _Robots:
 
     rules: Protego | None  # None: no rules, everything allowed
     expires: float  # monotonic time to ask again
+    answered_at: float = -math.inf  # monotonic time of the answer
     blocked: str | None = None  # set: nothing is allowed, and this is why
-    failing_since: float | None = None  # monotonic time robots.txt became unavailable
+    failure: FetchResult | None = None  # set: the site gave no answer; the check fails so
+
+    @property
+    def usable(self) -> bool:
+        """An answer to obey (rules or none), not an outage without a copy."""
+        return self.blocked is None and self.failure is None
 
 
 @dataclass(slots=True)
@@ -151,6 +171,7 @@ def make_polite_fetcher(
     """
     hosts: dict[str, _Host] = {}
     in_flight = asyncio.Semaphore(settings.concurrency)
+    cache: RobotsCache = robots_cache if robots_cache is not None else _MemoryRobots()
 
     def host_of(hostname: str) -> _Host:
         if hostname not in hosts:
@@ -167,27 +188,34 @@ def make_polite_fetcher(
         origin = f"{parts.scheme}://{parts.netloc}".lower()
         attempt = 0
         while True:
+            started = time.monotonic()
             async with host.slots:
+                robots = None
                 if watch.robots:
                     robots = await _robots_for(client, host, origin, call_settings, in_flight,
-                                               fetch, robots_cache)
+                                               fetch, cache, started)
                     refusal = _refusal(robots, watch.url, call_settings.user_agent)
                     if refusal is not None:
                         log.info("fetch.blocked", watch=watch.name, url=watch.url,
                                  reason=refusal)
                         return FetchResult(url=watch.url, outcome="blocked", error=refusal)
                 wait = host.not_before - time.monotonic()
-                if wait > MAX_RETRY_AFTER:
+                if robots is not None and robots.failure is not None:
+                    # The site did not answer for robots.txt: the page is not asked for,
+                    # and the check fails with that cause (retried like a page's).
+                    result = replace(robots.failure, url=watch.url)
+                elif wait > MAX_RETRY_AFTER:
                     return FetchResult(
                         url=watch.url, outcome="failed",
                         error=f"not requested: {parts.hostname} asked us (Retry-After) to "
                         f"wait {wait:.0f} s more",
                     )
-                await _take_turn(host, call_settings.host_delay, in_flight)
-                try:
-                    result = await fetch(client, watch, validators, call_settings)
-                finally:
-                    in_flight.release()
+                else:
+                    await _take_turn(host, call_settings.host_delay, in_flight)
+                    try:
+                        result = await fetch(client, watch, validators, call_settings)
+                    finally:
+                        in_flight.release()
                 if result.retry_after is not None:
                     host.not_before = max(host.not_before,
                                           time.monotonic() + result.retry_after)
@@ -246,24 +274,32 @@ def _refusal(robots: _Robots, url: str, user_agent: str) -> str | None:
 
 async def _robots_for(
     client: HttpClient, host: _Host, origin: str, settings: Settings,
-    in_flight: asyncio.Semaphore, fetch: Fetcher, cache: RobotsCache | None = None,
+    in_flight: asyncio.Semaphore, fetch: Fetcher, cache: RobotsCache, started: float,
 ) -> _Robots:
+    """What robots.txt of ``origin`` says, for a check (attempt) that began at ``started``."""
     # One fetch per origin at a time: the other watches of the host wait for its answer.
     async with host.robots_lock:
         cached = host.robots.get(origin)
-        if cached is not None and cached.expires > time.monotonic():
+        # An answer is shared until it expires, and a failure only with the checks that
+        # had begun before it came: a later check asks again, so a site that comes back
+        # is seen at once.
+        if cached is not None and (cached.expires > time.monotonic()
+                                   or cached.answered_at >= started):
             return cached
         robots = None
-        if cached is None and cache is not None:
+        copy = cached if cached is not None and cached.usable else None
+        if copy is None:
             stored = await cache.load(origin)
-            age = time.time() - stored[0] if stored is not None else math.inf
-            if stored is not None and 0 <= age < ROBOTS_TTL:
-                body = stored[1]
+            if stored is not None:
+                fetched_at, body = stored
+                age = time.time() - fetched_at
                 rules = Protego.parse(body) if body is not None else None
-                robots = _Robots(rules=rules, expires=time.monotonic() + ROBOTS_TTL - age)
+                copy = _Robots(rules=rules, expires=time.monotonic() + ROBOTS_TTL - age)
+                if 0 <= age < ROBOTS_TTL:
+                    robots = copy
         if robots is None:
             robots = await _fetch_robots(client, host, origin, settings, in_flight, fetch,
-                                         cached, cache)
+                                         copy, cache)
         host.robots[origin] = robots
         token = robots_token(settings.user_agent)
         delay = robots.rules.crawl_delay(token) if robots.rules is not None else None
@@ -273,9 +309,9 @@ async def _robots_for(
 
 async def _fetch_robots(
     client: HttpClient, host: _Host, origin: str, settings: Settings,
-    in_flight: asyncio.Semaphore, fetch: Fetcher, previous: _Robots | None,
-    cache: RobotsCache | None = None,
+    in_flight: asyncio.Semaphore, fetch: Fetcher, copy: _Robots | None, cache: RobotsCache,
 ) -> _Robots:
+    """Ask for robots.txt. ``copy``: the last usable answer (of any age), if any."""
     url = f"{origin}/robots.txt"
     # A synthetic watch: fetch.py stays the only place that speaks HTTP.
     watch = Watch(name=f"robots.txt of {origin}", url=url, interval=ROBOTS_TTL,
@@ -292,27 +328,58 @@ async def _fetch_robots(
     status = result.status
     if result.outcome == "ok" and result.text is not None:
         log.info("robots.fetched", url=url, status=status)
-        if cache is not None:
-            await cache.save(origin, time.time(), result.text)
-        return _Robots(rules=Protego.parse(result.text), expires=now + ROBOTS_TTL)
+        await cache.save(origin, time.time(), result.text)
+        return _Robots(rules=Protego.parse(result.text), expires=now + ROBOTS_TTL,
+                       answered_at=now)
     if status is not None and (200 <= status < 400 or (400 <= status < 500 and status != 429)):
         # No usable file (404, 410, 403, an empty 200 ...): no rules.
         log.info("robots.absent", url=url, status=status, error=result.error)
-        if cache is not None:
-            await cache.save(origin, time.time(), None)
-        return _Robots(rules=None, expires=now + ROBOTS_TTL)
-    # 5xx, 429 or no answer: the host may be struggling.
-    failing_since = previous.failing_since if previous and previous.failing_since else now
+        await cache.save(origin, time.time(), None)
+        return _Robots(rules=None, expires=now + ROBOTS_TTL, answered_at=now)
+    # 5xx, 429 or no answer: the host may be struggling. The clock of the outage is in
+    # the cache (the database), so separate --once runs reach its limit too.
+    wall = time.time()
+    since = await cache.outage(origin)
+    if since is None or since > wall:
+        since = wall
+        await cache.save_outage(origin, since)
     why = result.error or f"HTTP {status}"
     log.warning("robots.unavailable", url=url, status=status, error=why,
-                failing_for=round(now - failing_since))
-    if previous is not None and previous.rules is not None:
-        return _Robots(rules=previous.rules, expires=now + ROBOTS_RETRY,
-                       failing_since=failing_since)  # keep obeying the last good copy
-    if now - failing_since >= ROBOTS_UNREACHABLE_LIMIT:
-        return _Robots(rules=None, expires=now + ROBOTS_RETRY, failing_since=failing_since)
+                failing_for=round(wall - since))
+    if copy is not None:  # keep obeying the last good copy (its rules, or none)
+        return replace(copy, expires=now + ROBOTS_RETRY, answered_at=now)
+    if wall - since >= ROBOTS_UNREACHABLE_LIMIT:
+        return _Robots(rules=None, expires=now + ROBOTS_RETRY, answered_at=now)
+    if result.unreachable:
+        # No answer at all: the site is down or cut off, which is a failed check with
+        # its cause, not a site that forbids us anything.
+        return _Robots(rules=None, expires=now, answered_at=now, failure=FetchResult(
+            url=url, outcome="failed", error=f"{why} (asking for robots.txt)",
+            unreachable=True, duration=result.duration,
+        ))
     return _Robots(
-        rules=None, expires=now + ROBOTS_RETRY, failing_since=failing_since,
+        rules=None, expires=now + ROBOTS_RETRY, answered_at=now,
         blocked=f"robots.txt unavailable ({why}); nothing is fetched from {origin} until "
         "it answers (as Google does)",
     )
+
+
+class _MemoryRobots:
+    """The RobotsCache of a fetcher given none: this process's memory."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[float, str | None]] = {}
+        self.outages: dict[str, float] = {}
+
+    async def load(self, origin: str) -> tuple[float, str | None] | None:
+        return self.answers.get(origin)
+
+    async def save(self, origin: str, fetched_at: float, body: str | None) -> None:
+        self.answers[origin] = (fetched_at, body)
+        self.outages.pop(origin, None)
+
+    async def outage(self, origin: str) -> float | None:
+        return self.outages.get(origin)
+
+    async def save_outage(self, origin: str, since: float) -> None:
+        self.outages[origin] = since

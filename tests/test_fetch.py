@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
 import zlib
 
 import pytest
 
-from scraper.fetch import _BodyTooLarge, _Inflater, decode_body, fetch_page, make_client
+from scraper.fetch import (
+    _BodyTooLarge,
+    _Inflater,
+    decode_body,
+    describe_failure,
+    fetch_page,
+    make_client,
+)
 from scraper.models import Settings, Validators, Watch
 
 
@@ -110,8 +122,8 @@ async def test_connection_refused_is_a_failed_result():
     async with make_client(settings()) as client:
         result = await fetch_page(client, watch(f"http://127.0.0.1:{port}/"), Validators(),
                                   settings())
-    assert result.outcome == "failed"
-    assert result.error and "connect" in result.error.lower()
+    assert result.outcome == "failed" and result.unreachable
+    assert result.error == f"connection refused (127.0.0.1:{port})"
 
 
 async def test_a_redirect_to_a_host_idna_refuses_is_a_failed_result(server):
@@ -122,3 +134,96 @@ async def test_a_redirect_to_a_host_idna_refuses_is_a_failed_result(server):
         result = await fetch_page(client, watch(server.url_for("/idn")), Validators(),
                                   settings())
     assert result.outcome == "failed" and (result.error or "").startswith("invalid URL")
+
+
+# --- what a failure is called ---------------------------------------------------------
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(30)  # cancelled when the server closes
+
+
+async def _reset_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    _rst(writer)
+
+
+async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+
+
+async def _reset_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n"
+                 b"<p>half")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    _rst(writer)
+
+
+async def _plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(100)  # a TLS ClientHello, answered in plain HTTP
+    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize(("handler", "scheme", "expected"), [
+    (_never_answer, "http", "timed out after 0.5 s"),
+    (_reset_at_once, "http", "connection reset (127.0.0.1:{port})"),
+    (_close_at_once, "http", "connection closed before a response (127.0.0.1:{port})"),
+    (_reset_mid_body, "http", "connection reset mid-body (received 7 of 1000 bytes)"),
+    (_plain_http, "https", "TLS handshake failed (127.0.0.1:{port}: wrong version number)"),
+], ids=["timeout", "reset", "closed", "reset-mid-body", "tls-to-plain-http"])
+async def test_a_failure_is_named_by_what_happened(handler, scheme, expected):
+    writers: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await handler(reader, writer)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with make_client(settings()) as client:
+            result = await fetch_page(client, watch(f"{scheme}://127.0.0.1:{port}/",
+                                                    timeout=0.5), Validators(), settings())
+    finally:
+        server.close()
+        for writer in writers:
+            writer.transport.abort()
+        await server.wait_closed()
+    assert result.outcome == "failed" and result.unreachable
+    assert result.error == expected.format(port=port)
+
+
+async def test_a_name_that_does_not_resolve(monkeypatch):
+    # Resolved in-process, never by the system resolver: no packet leaves the machine.
+    asked: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    async with make_client(settings()) as client:
+        result = await fetch_page(client, watch("http://news.example.invalid/front"),
+                                  Validators(), settings())
+    assert asked == ["news.example.invalid"]
+    assert result.outcome == "failed" and result.unreachable
+    assert result.error == "name not resolved (news.example.invalid)"
+
+
+def test_other_os_errors_keep_the_systems_words():
+    error, unreachable = describe_failure(
+        OSError(errno.EHOSTUNREACH, "No route to host"), 5, "http://192.0.2.1:8080/")
+    assert (error, unreachable) == ("no route to host (192.0.2.1:8080)", True)

@@ -4,6 +4,7 @@ Retry-After, retries with backoff, and a fetcher that survives cancelled request
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from scraper.fetch import HttpClient, make_client
 from scraper.models import FetchResult, Settings, Validators, Watch
 from scraper.pipeline import run_once
 from scraper.polite import ROBOTS_TTL, is_transient, make_polite_fetcher, robots_token
+from scraper.store import open_store
 from tests.conftest import article_html, read_alerts
 
 PAGE = article_html("Harbour bridge reopens", [
@@ -299,7 +301,8 @@ async def test_connect_errors_are_retried_with_growing_waits():
         calls.append(watch.url)
         if watch.url.endswith("/robots.txt"):
             return FetchResult(url=watch.url, outcome="failed", status=404, error="HTTP 404")
-        return FetchResult(url=watch.url, outcome="failed", error="cannot connect: refused")
+        return FetchResult(url=watch.url, outcome="failed", unreachable=True,
+                           error="connection refused (example.test:80)")
 
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
@@ -307,15 +310,16 @@ async def test_connect_errors_are_retried_with_growing_waits():
     settings = make_settings()
     fetcher = make_polite_fetcher(settings, retries=2, backoff=1.0, fetch=fetch, sleep=sleep)
     result = await fetcher(None, make_watch("http://example.test/a"), Validators(), settings)  # type: ignore[arg-type]
-    assert result.error == "cannot connect: refused"
+    assert result.error == "connection refused (example.test:80)"
     assert calls.count("http://example.test/a") == 3
     assert 0.5 <= pauses[0] <= 1.0 and 1.0 <= pauses[1] <= 2.0
 
 
 @pytest.mark.parametrize(("result", "expected"), [
-    (FetchResult(url="u", outcome="failed", error="read timeout"), True),
-    (FetchResult(url="u", outcome="failed", error="no complete response within the 5 s deadline"),
-     True),
+    (FetchResult(url="u", outcome="failed", error="timed out after 5 s"), True),
+    (FetchResult(url="u", outcome="failed", error="connection refused (e.org:80)"), True),
+    (FetchResult(url="u", outcome="failed", error="name not resolved (e.invalid)"), True),
+    (FetchResult(url="u", outcome="failed", error="connection reset mid-body"), True),
     (FetchResult(url="u", outcome="failed", status=500, error="HTTP 500"), True),
     (FetchResult(url="u", outcome="failed", status=503, error="HTTP 503"), True),
     (FetchResult(url="u", outcome="failed", status=404, error="HTTP 404"), False),
@@ -373,8 +377,6 @@ async def test_fetcher_works_after_cancelled_requests(server):
 
 async def test_robots_txt_is_remembered_across_runs(server, write_config):
     # A --once run every few minutes must not ask every site for robots.txt each time.
-    from scraper.store import open_store
-
     server.expect_request("/robots.txt").respond_with_data(
         "User-agent: *\nDisallow: /private\n", content_type="text/plain")
     server.expect_request("/news").respond_with_data(
@@ -397,3 +399,107 @@ async def test_robots_txt_is_remembered_across_runs(server, write_config):
         await store.save(origin, stored[0] - ROBOTS_TTL - 1, stored[1])  # now stale
     await run_once(config)
     assert len([r for r, _ in server.log if r.path == "/robots.txt"]) == 2
+
+
+# --- a site that cannot be reached, and outages of robots.txt ------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once it is closed
+
+
+async def test_unreachable_site_is_a_failed_fetch_with_its_cause_not_blocked():
+    port = free_port()
+    settings = make_settings()
+    [result] = await fetch_all(settings, [make_watch(f"http://127.0.0.1:{port}/news")])
+    assert result.outcome == "failed" and result.unreachable
+    assert result.error == f"connection refused (127.0.0.1:{port}) (asking for robots.txt)"
+    assert is_transient(result)  # retried like any page that cannot be reached
+
+
+async def test_no_answer_is_shared_with_waiting_checks_and_asked_again_later():
+    robots_calls: list[float] = []
+
+    async def fetch(client: HttpClient, watch: Watch, validators: Validators,
+                    settings: Settings) -> FetchResult:
+        if watch.url.endswith("/robots.txt"):
+            robots_calls.append(time.monotonic())
+            await asyncio.sleep(0.05)  # the other checks queue behind this one
+            return FetchResult(url=watch.url, outcome="failed", unreachable=True,
+                               error="connection refused (example.test:80)")
+        raise AssertionError("the page must not be asked for")
+
+    settings = make_settings()
+    fetcher = make_polite_fetcher(settings, retries=0, fetch=fetch)
+    watches = [make_watch(f"http://example.test/{n}", name=n) for n in "abc"]
+    together = await asyncio.gather(*(fetcher(None, w, Validators(), settings)  # type: ignore[arg-type]
+                                      for w in watches))
+    assert len(robots_calls) == 1
+    assert {r.outcome for r in together} == {"failed"}
+    later = await fetcher(None, watches[0], Validators(), settings)  # type: ignore[arg-type]
+    assert later.outcome == "failed" and len(robots_calls) == 2  # not cached for later
+
+
+async def test_robots_5xx_after_no_robots_txt_keeps_fetching_the_page(server, monkeypatch):
+    # A site that has no robots.txt and then fails as a whole (500 everywhere): the page's
+    # own failure, not "blocked".
+    monkeypatch.setattr(polite, "ROBOTS_TTL", 0.0)
+    server.expect_request("/robots.txt").respond_with_handler(
+        Timeline([Response("no", status=404), Response("oops", status=500)]))
+    server.expect_request("/a").respond_with_handler(
+        Timeline([Response(PAGE, content_type="text/html"), Response("oops", status=500)]))
+    settings = make_settings()
+    fetcher = make_polite_fetcher(settings, retries=0)
+    async with make_client(settings) as client:
+        first = await fetcher(client, make_watch(server.url_for("/a")), Validators(), settings)
+        second = await fetcher(client, make_watch(server.url_for("/a")), Validators(), settings)
+    assert first.outcome == "ok"
+    assert second.outcome == "failed" and second.status == 500
+    assert requested(server) == ["/robots.txt", "/a", "/robots.txt", "/a"]
+
+
+async def test_a_stored_copy_of_any_age_is_obeyed_while_robots_txt_fails(server,
+                                                                         write_config):
+    # --once runs are one process each: an hour after the last good robots.txt, a 5xx
+    # outage of the whole site is still the page's failure, counted, then announced.
+    server.expect_request("/robots.txt").respond_with_data("oops", status=503)
+    server.expect_request("/private").respond_with_data(PAGE, content_type="text/html")
+    server.expect_request("/news").respond_with_data("oops", status=503)
+    config = load_config(write_config([
+        {"name": "news", "url": server.url_for("/news")},
+        {"name": "private", "url": server.url_for("/private")},
+    ], failure_threshold=2))
+    origin = server.url_for("/").rstrip("/").lower()
+    async with open_store(config.settings.database) as store:
+        # Two hours old: written when the store closes.
+        await store.save(origin, time.time() - 2 * ROBOTS_TTL,
+                         "User-agent: *\nDisallow: /private\n")
+    runs = [await run_once(config) for _ in range(2)]
+    assert [[r.status for r in run.results] for run in runs] == [["failed", "blocked"]] * 2
+    assert runs[1].results[0].error == "HTTP 503 SERVICE UNAVAILABLE"
+    assert "/private" not in requested(server)  # the old copy still forbids it
+    failed = [a for a in read_alerts(Path(config.settings.alert_log))
+              if a["event"] == "fetch.failed"]
+    assert [(a["watch"], a["failures"]) for a in failed] == [("news", 2)]
+
+
+async def test_the_12_hour_limit_is_kept_in_the_database(server, write_config):
+    server.expect_request("/robots.txt").respond_with_data("oops", status=503)
+    server.expect_request("/news").respond_with_data(PAGE, content_type="text/html")
+    config = load_config(write_config([{"name": "news", "url": server.url_for("/news")}]))
+    origin = server.url_for("/").rstrip("/").lower()
+    first = await run_once(config)
+    assert first.results[0].status == "blocked"  # the documented 5xx rule, at first
+    async with open_store(config.settings.database) as store:
+        since = await store.outage(origin)
+        assert since is not None and abs(since - time.time()) < 60
+    second = await run_once(config)  # another process: the outage began with the first
+    assert second.results[0].status == "blocked"
+    async with open_store(config.settings.database) as store:
+        assert await store.outage(origin) == since
+        await store.save_outage(origin, since - polite.ROBOTS_UNREACHABLE_LIMIT)  # at close
+    third = await run_once(config)  # 12 h later: as if there were no robots.txt
+    assert third.results[0].status == "new"
+    assert requested(server).count("/news") == 1

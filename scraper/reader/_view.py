@@ -77,6 +77,8 @@ def _summary(alert: dict[str, Any]) -> str:
         return f"fetched again after {alert.get('failures', '?')} failures"
     if event == "fetch.blocked":
         return str(alert.get("reason") or "blocked")
+    if event == "fetch.redirected":
+        return f"now lands on {alert.get('final_url')} (was {alert.get('moved_from')})"
     return shown if title else ""
 
 

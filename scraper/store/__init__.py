@@ -73,7 +73,9 @@ class Store:
         self._db = db
         self.path = path
         self._write_lock = asyncio.Lock()
-        self._robots_pending: list[tuple[str, float, str | None]] = []
+        # robots.txt answers and outages waiting for the next write transaction, by
+        # origin: (fetched_at, body) of a usable answer, or the float an outage began.
+        self._robots_pending: dict[str, tuple[float, str | None] | float] = {}
         self._pending: list[tuple[CheckRecord, asyncio.Future[int | None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._watch_states = Coalescer(self._read_watch_states, WatchState(watch_id=None))
@@ -99,13 +101,10 @@ class Store:
             except BaseException:
                 await asyncio.shield(self._end_open_transaction())
                 raise
-            robots, self._robots_pending = self._robots_pending, []
+            robots, self._robots_pending = self._robots_pending, {}
             try:
                 if robots:
-                    await self._db.executemany(
-                        "INSERT OR REPLACE INTO robots (origin, fetched_at, body) "
-                        "VALUES (?, ?, ?)", robots,
-                    )
+                    await self._write_robots(robots)
                 yield self._db
             except BaseException:
                 await asyncio.shield(self._end_open_transaction())
@@ -118,6 +117,20 @@ class Store:
             except BaseException:
                 await asyncio.shield(self._end_open_transaction())
                 raise
+
+    async def _write_robots(self, robots: dict[str, tuple[float, str | None] | float]) -> None:
+        answers = [(origin, *value) for origin, value in robots.items()
+                   if isinstance(value, tuple)]
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO robots (origin, fetched_at, body) VALUES (?, ?, ?)",
+            answers)
+        await self._db.executemany(  # an answer ends the outage
+            "DELETE FROM robots_outages WHERE origin = ?", [(a[0],) for a in answers])
+        await self._db.executemany(  # another process may have seen it begin earlier
+            "INSERT INTO robots_outages (origin, since) VALUES (?, ?) ON CONFLICT(origin) "
+            "DO UPDATE SET since = MIN(since, excluded.since)",
+            [(origin, value) for origin, value in robots.items()
+             if not isinstance(value, tuple)])
 
     async def _end_open_transaction(self) -> None:
         # A cancelled statement may still wait in aiosqlite's queue; the queue is FIFO,
@@ -136,7 +149,7 @@ class Store:
         rows = await self._db.execute_fetchall(
             f"""
             SELECT w.name, w.id, w.etag, w.last_modified, w.consecutive_failures,
-                   f.outcome, f.id,
+                   f.outcome, f.id, w.final_url,
                    s.id, s.taken_at, s.url, s.html_hash, s.blocks_hash, s.story_count, c.size
             FROM watches w
             LEFT JOIN fetches f ON f.id =
@@ -150,14 +163,15 @@ class Store:
         )
         states: dict[str, WatchState] = {}
         for row in rows:
-            name, watch_id, etag, last_modified, failures, outcome, fetch_id = row[:7]
+            name, watch_id, etag, last_modified, failures, outcome, fetch_id, final = row[:8]
             states[name] = WatchState(
                 watch_id=watch_id,
                 validators=Validators(etag=etag, last_modified=last_modified),
                 consecutive_failures=failures,
-                latest=SnapshotInfo(*row[7:]) if row[7] is not None else None,
+                latest=SnapshotInfo(*row[8:]) if row[8] is not None else None,
                 last_outcome=outcome,
                 last_fetch_id=fetch_id,
+                final_url=final,
             )
         return states
 
@@ -366,8 +380,21 @@ class Store:
     async def save(self, origin: str, fetched_at: float, body: str | None) -> None:
         """Kept until the next write transaction (a check's), which stores it too: one
         transaction per robots.txt cost a run of many sites ~10%. Lost if the process
-        dies first, which costs a fetch of robots.txt, nothing more."""
-        self._robots_pending.append((origin, fetched_at, body))
+        dies first, which costs a fetch of robots.txt, nothing more. Ends an outage."""
+        self._robots_pending[origin] = (fetched_at, body)
+
+    async def outage(self, origin: str) -> float | None:
+        """Unix time robots.txt of ``origin`` became unavailable, if it still is."""
+        pending = self._robots_pending.get(origin)
+        if pending is not None:
+            return None if isinstance(pending, tuple) else pending
+        rows = await self._db.execute_fetchall(
+            "SELECT since FROM robots_outages WHERE origin = ?", (origin,))
+        return float(next(iter(rows))[0]) if rows else None
+
+    async def save_outage(self, origin: str, since: float) -> None:
+        """Written with the next transaction, like ``save``."""
+        self._robots_pending[origin] = since
 
     async def integrity_check(self) -> str:
         rows = await self._db.execute_fetchall("PRAGMA integrity_check")
@@ -466,10 +493,11 @@ class Store:
                      if packed[i] is not None])
             await db.executemany(
                 "INSERT INTO fetches (watch_id, fetched_at, url, outcome, status, bytes, "
-                "duration_ms, error, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "duration_ms, error, snapshot_id, final_url) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(ids[r.watch_name], r.checked_at, r.url, r.fetch.outcome, r.fetch.status,
                   r.fetch.bytes, round(r.fetch.duration * 1000, 2), r.fetch.error,
-                  snapshot_ids.get(r.watch_name))
+                  snapshot_ids.get(r.watch_name), r.fetch.final_url)
                  for r in (records[i] for i in live)],
             )
             await self._insert_alerts(db, [
@@ -512,14 +540,17 @@ class Store:
                 last_modified = CASE WHEN :fresh THEN :last_modified ELSE last_modified END,
                 last_error = CASE WHEN :ok THEN last_error ELSE :error END,
                 last_error_at = CASE WHEN :ok THEN last_error_at ELSE :at END,
-                last_changed_at = CASE WHEN :changed THEN :at ELSE last_changed_at END
+                last_changed_at = CASE WHEN :changed THEN :at ELSE last_changed_at END,
+                final_url = CASE WHEN :ok AND :final_url IS NOT NULL THEN :final_url
+                            ELSE final_url END
             WHERE name = :name
             """,
             [{"failures": r.consecutive_failures, "at": r.checked_at,
               "ok": r.fetch.outcome in ("ok", "not_modified"),
               "fresh": r.fetch.outcome == "ok", "etag": r.fetch.validators.etag,
               "last_modified": r.fetch.validators.last_modified, "error": r.fetch.error,
-              "changed": r.changed, "name": r.watch_name} for r in records],
+              "changed": r.changed, "final_url": r.fetch.final_url,
+              "name": r.watch_name} for r in records],
         )
         names = [r.watch_name for r in records]
         rows = await db.execute_fetchall(

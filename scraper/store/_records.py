@@ -64,6 +64,7 @@ class WatchState:
     latest: SnapshotInfo | None = None
     last_outcome: str | None = None  # of the previous fetch
     last_fetch_id: int | None = None  # a check is stored only if this is still the last
+    final_url: str | None = None  # where the latest ok or 304 fetch ended, after redirects
 
 
 @dataclass(frozen=True, slots=True)

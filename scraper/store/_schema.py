@@ -118,6 +118,17 @@ MIGRATIONS: tuple[str, ...] = (
         body TEXT
     );
     """,
+    # 3 -> 4: the URL each fetch ended at (after redirects), and the watch's latest one,
+    # so a move is announced; and since when each origin's robots.txt has been
+    # unavailable, so the 12-hour limit on "disallow all" holds across --once runs.
+    """
+    ALTER TABLE fetches ADD COLUMN final_url TEXT;
+    ALTER TABLE watches ADD COLUMN final_url TEXT;
+    CREATE TABLE robots_outages (
+        origin TEXT PRIMARY KEY,
+        since REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
