@@ -290,9 +290,14 @@ def box(installed, tmp_path: Path) -> Iterator[Box]:
                                     console.read_text(errors="replace"))
         yield the_box
     finally:
-        # Killing the namespace's PID 1 kills every process in it; unshare (its parent,
-        # which has not reaped it while it still runs) then exits.
         if pid1 is not None and unshare.poll() is None:
+            # The whole boot's journal, for reading after a failure.
+            with contextlib.suppress(Exception):
+                (tmp_path / "journal.log").write_text(Box(pid1, console).run(
+                    "journalctl", "--boot", "--output=short-monotonic", "--no-pager",
+                    check=False, timeout=30).stdout)
+            # Killing the namespace's PID 1 kills every process in it; unshare (its
+            # parent, which has not reaped it while it still runs) then exits.
             os.kill(pid1, signal.SIGKILL)
         if unshare.poll() is None:
             try:
@@ -432,6 +437,12 @@ def test_the_service_under_a_real_systemd(box: Box, site, installed: Path):
     after = box.show("scraper.service", "ActiveState", "MainPID", "NRestarts")
     assert after == {"ActiveState": "active", "MainPID": main_pid, "NRestarts": "0"}, after
 
+    # `scrape status` as the README says: as root, pointed at the service's database.
+    status = box.run("env", "STATE_DIRECTORY=/var/lib/scraper", str(installed), "status",
+                     "--config", "/etc/scraper/scraper.toml")
+    assert "harbour" in status.stdout and "lifeboat" in status.stdout, status.stdout
+    assert "2 watches, 0 failing" in status.stdout, status.stdout
+
     # stop: SIGTERM, the drain, exit status 0, and systemd calls that a success.
     box.systemctl("stop", "scraper.service")
     assert box.show("scraper.service", "ActiveState")["ActiveState"] == "inactive"
@@ -444,3 +455,23 @@ def test_the_service_under_a_real_systemd(box: Box, site, installed: Path):
                   "daemon.stopped"):
         assert event in events, (event, journal[-3000:])
     assert "Deactivated successfully" in journal or "Stopped " in journal, journal[-3000:]
+
+    # The timer's one-shot form, on the same watch list and state: `start` waits for it
+    # and fails unless it succeeded; both pages are known (the service's database, handed
+    # to another dynamic user) and unchanged.
+    box.write("/etc/systemd/system/scraper-once.service",
+              (REPO / "systemd" / "scraper-once.service").read_text(encoding="utf-8"))
+    box.systemctl("daemon-reload")
+    box.systemctl("start", "scraper-once.service")
+    once = box.journal("scraper-once.service")
+    assert "0 new, 0 changed, 2 unchanged, 0 failed" in once, once
+
+    # A mistake in the watch list: start fails with exit status 2, and the unit is left
+    # failed, not restarted every RestartSec (RestartPreventExitStatus=2).
+    box.write("/etc/scraper/scraper.toml", _config("harbour") + 'intervall = "1s"\n')
+    assert box.run("systemctl", "start", "scraper.service", check=False).returncode != 0
+    failed = box.show("scraper.service", "ActiveState", "SubState", "Result", "NRestarts")
+    assert failed == {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code",
+                      "NRestarts": "0"}, failed
+    assert box.read("/run/scraper-stop-result").split() == ["exit-code", "exited", "2"]
+    assert "key 'intervall': unknown key" in box.journal(), box.journal()[-3000:]
