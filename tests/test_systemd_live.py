@@ -1,5 +1,7 @@
 """scraper.service under a real systemd: started, READY, a page change in the alert log,
-reloaded, its watchdog fed, stopped cleanly, its lines in the journal.
+reloaded, its watchdog fed, `scrape status` on its database, stopped cleanly, its lines in
+the journal; then scraper-once.service on the same state, and a bad watch list (exit 2,
+no restart).
 
 systemd (252 on Debian 12) is booted as PID 1 of new PID, mount, network, UTS and IPC
 namespaces; ``tests/systemd_boot.sh`` first makes that harmless to the host (private /tmp,
@@ -16,6 +18,7 @@ installs what is missing, so a skip there would hide a broken setup).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -42,7 +45,7 @@ VENV = Path("/opt/scraper/.venv")  # where systemd/scraper.service runs the prog
 STAMP = VENV / "scraper-test.json"  # what this test installed there, to reuse it
 BOOT = Path(__file__).with_name("systemd_boot.sh")
 UNIT = REPO / "systemd" / "scraper.service"
-CGROUP_ROOTS = ("/sys/fs/cgroup",)
+CGROUP_FS = Path("/sys/fs/cgroup")
 PORT = 8080  # on the namespace's own loopback: nothing else listens there
 WATCHDOG_SEC = 4  # shortened from the unit's 60 s by a drop-in
 ENV = {**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": "", "PAGER": "cat",
@@ -224,13 +227,9 @@ def _children(pid: int) -> list[int]:
 
 
 def _our_cgroups(name: str) -> list[Path]:
-    found = []
-    for root in CGROUP_ROOTS:
-        for hierarchy in [Path(root), *Path(root).iterdir()]:
-            candidate = hierarchy / name.lstrip("/")
-            if candidate.is_dir():
-                found.append(candidate)
-    return found
+    """Our cgroup in each hierarchy: /sys/fs/cgroup itself (v2) or one under it (v1)."""
+    hierarchies = [CGROUP_FS, *CGROUP_FS.iterdir()]
+    return [h / name.lstrip("/") for h in hierarchies if (h / name.lstrip("/")).is_dir()]
 
 
 def _remove_cgroups(name: str) -> list[Path]:
@@ -248,8 +247,21 @@ def _remove_cgroups(name: str) -> list[Path]:
     return _our_cgroups(name)
 
 
+def _end_namespace(unshare: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the namespace's PID 1, which kills every process in the namespace, then
+    unshare (its parent: while unshare has not reaped it, its PID cannot be reused).
+    Safe to call twice."""
+    if unshare.poll() is None:
+        for pid1 in _children(unshare.pid):  # systemd, or the shell that would become it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid1, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(unshare.pid, signal.SIGKILL)  # its own session (start_new_session)
+    unshare.wait(timeout=60)
+
+
 @pytest.fixture
-def box(installed, tmp_path: Path) -> Iterator[Box]:
+def box(installed, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Box]:
     """A booted systemd in its own namespaces; killed (with all it runs) at the end."""
     # Our own canary in the host's /tmp: a booting systemd must never reach it.
     fd, canary_name = tempfile.mkstemp(prefix="scraper-systemd-canary-", dir="/tmp")
@@ -266,6 +278,9 @@ def box(installed, tmp_path: Path) -> Iterator[Box]:
     with open(tmp_path / "unshare.log", "wb") as out:
         unshare = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
+    # Ended in `finally` below, and by a finaliser and at exit should that be skipped.
+    request.addfinalizer(lambda: _end_namespace(unshare))
+    atexit.register(_end_namespace, unshare)
     pid1: int | None = None
     try:
         def booted_systemd() -> int | None:
@@ -274,11 +289,9 @@ def box(installed, tmp_path: Path) -> Iterator[Box]:
                             + (tmp_path / "unshare.log").read_text(errors="replace")
                             + console.read_text(errors="replace"))
             for child in _children(unshare.pid):
-                try:
+                with contextlib.suppress(OSError):
                     if os.readlink(f"/proc/{child}/exe") == str(SYSTEMD.resolve()):
                         return child
-                except OSError:
-                    pass
             return None
 
         pid1 = wait_for("systemd to exec as the namespace's PID 1", booted_systemd)
@@ -296,15 +309,8 @@ def box(installed, tmp_path: Path) -> Iterator[Box]:
                 (tmp_path / "journal.log").write_text(Box(pid1, console).run(
                     "journalctl", "--boot", "--output=short-monotonic", "--no-pager",
                     check=False, timeout=30).stdout)
-            # Killing the namespace's PID 1 kills every process in it; unshare (its
-            # parent, which has not reaped it while it still runs) then exits.
-            os.kill(pid1, signal.SIGKILL)
-        if unshare.poll() is None:
-            try:
-                unshare.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(unshare.pid, signal.SIGKILL)
-                unshare.wait(timeout=30)
+        _end_namespace(unshare)
+        atexit.unregister(_end_namespace)
         left = _remove_cgroups(cgroup)
         survived = canary.exists()
         canary.unlink(missing_ok=True)
@@ -423,8 +429,9 @@ def test_the_service_under_a_real_systemd(box: Box, site, installed: Path):
         explain=box.explain)
     assert box.show("scraper.service", "ActiveState")["ActiveState"] == "active"
 
-    # The watchdog is fed: pings keep arriving, and after well over WatchdogSec the
-    # service is the same process, never restarted.
+    # The watchdog is fed: pings arrive (the timestamp moves on), and after three
+    # WatchdogSec the service is the same process, never restarted (a missed ping is a
+    # SIGABRT and a restart).
     def ping() -> int:
         return int(box.show("scraper.service",
                             "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"])
@@ -454,7 +461,7 @@ def test_the_service_under_a_real_systemd(box: Box, site, installed: Path):
     for event in ("daemon.started", "check.done", "config.reloaded", "daemon.stopping",
                   "daemon.stopped"):
         assert event in events, (event, journal[-3000:])
-    assert "Deactivated successfully" in journal or "Stopped " in journal, journal[-3000:]
+    assert "scraper.service: Deactivated successfully." in journal, journal[-3000:]
 
     # The timer's one-shot form, on the same watch list and state: `start` waits for it
     # and fails unless it succeeded; both pages are known (the service's database, handed
