@@ -47,7 +47,8 @@ DURATION_RANGES: dict[str, tuple[float, float]] = {
     "timeout": (MILLISECOND, HOUR),
     "shutdown_timeout": (MILLISECOND, HOUR),
     "debounce": (MILLISECOND, 30 * DAY),  # or 0: off
-    "host_delay": (0.0, HOUR),
+    # polite.MAX_CRAWL_DELAY: a robots.txt Crawl-delay is capped at the same 10 minutes.
+    "host_delay": (0.0, 10 * MINUTE),
 }
 WHOLE_RANGES: dict[str, tuple[int, int]] = {
     "concurrency": (1, 1000),
@@ -65,11 +66,11 @@ SIZE_RANGES: dict[str, tuple[int, int]] = {
 MAX_NAME = 200  # characters of a watch or [[notify]] name: it is a column of every table
 MAX_HEADER_VALUE = 8192  # bytes; servers refuse longer header lines anyway
 
-# Characters a name must not hold: controls (newline, tab, escape, NUL, DEL, C1) and
+# Characters a name, path or URL must not hold: controls (newline, tab, escape, NUL, DEL, C1) and
 # format characters (bidi overrides, zero-width joiners) break or spoof the tables that
 # print names; line and paragraph separators break lines; surrogates and unassigned or
 # private-use code points cannot be shown.
-_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: a header name
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
@@ -187,27 +188,26 @@ def _char_name(char: str) -> str:
                                    else "")
 
 
-def _no_controls(value: object) -> str:
-    """A non-empty string without control characters: a path or an Apprise URL."""
+def _printable(value: object) -> str:
+    """A non-empty string that prints on one line: a name, a path or a URL.
+
+    Its characters are shown by ``scrape check``, progress lines and status tables.
+    """
     text = _string(value)
     for position, char in enumerate(text):
-        if unicodedata.category(char) == "Cc":
-            raise ValueError(f"{_show(text)} has a control character ({_char_name(char)}) "
-                             f"at position {position + 1}")
+        if unicodedata.category(char) in _UNPRINTABLE:
+            kind = "control" if unicodedata.category(char) == "Cc" else "unprintable"
+            raise ValueError(
+                f"{_show(text)} has a {kind} character ({_char_name(char)}) at position "
+                f"{position + 1}; use letters, digits, spaces and punctuation")
     return text
 
 
 def _name(value: object) -> str:
     """A watch or target name: printable text that fits a table cell on one line."""
-    text = _string(value)
+    text = _printable(value)
     if len(text) > MAX_NAME:
         raise ValueError(f"a name of {len(text)} characters is too long (at most {MAX_NAME})")
-    for position, char in enumerate(text):
-        if unicodedata.category(char) in _BAD_NAME_CATEGORIES:
-            raise ValueError(
-                f"{_show(text)} has a character that cannot be printed in a table "
-                f"({_char_name(char)}) at position {position + 1}; use letters, digits, "
-                "spaces and punctuation")
     return text
 
 
@@ -397,7 +397,7 @@ def _check_port(url: str, netloc: str) -> None:
 
 
 def _url(value: object, *, allow_file: bool, base: Path) -> str:
-    url = _no_controls(value)  # urlsplit would quietly drop a tab or newline in it
+    url = _printable(value)  # urlsplit would quietly drop a tab or newline in it
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # "Invalid IPv6 URL"
@@ -433,8 +433,8 @@ def _url(value: object, *, allow_file: bool, base: Path) -> str:
 # --- parsing tables --------------------------------------------------------------------
 
 _SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
-    "database": _no_controls,
-    "alert_log": _no_controls,
+    "database": _printable,
+    "alert_log": _printable,
     "user_agent": _user_agent,
     "concurrency": _whole("concurrency"),
     "per_host": _whole("per_host"),
@@ -603,7 +603,7 @@ def _parse_notify(raw: object, index: int, watch_names: set[str], source: _Sourc
         return names
 
     checks: dict[str, Callable[[Any], Any]] = {
-        "name": _name, "url": _no_controls, "kind": kind, "events": _events,
+        "name": _name, "url": _printable, "kind": kind, "events": _events,
         "watches": watches, "headers": _headers, "timeout": _duration("timeout"),
         "retries": _whole("retries"),
     }
