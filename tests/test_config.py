@@ -447,3 +447,27 @@ def test_regexes_too_large_or_deep_are_refused(tmp_path, pattern):
 def test_long_values_are_clipped_in_messages(tmp_path):
     error = _error(tmp_path, '[settings]\ninterval = "' + "x" * 100_000 + '"\n')
     assert len(str(error)) < 300 and "(clipped)" in str(error)
+
+
+def test_readme_lists_the_ranges_the_loader_checks():
+    """The README's key tables say each range; they must say the loader's."""
+    from scraper.config import DURATION_RANGES, WHOLE_RANGES
+
+    cells: dict[str, set[str]] = {}
+    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+        row = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(row) == 4 and row[0].startswith("`") and row[0].endswith("`"):
+            cells.setdefault(row[0].strip("`"), set()).add(row[2])
+    for key, (low, high) in WHOLE_RANGES.items():
+        if key in cells:
+            assert cells[key] == {f"{low:,} to {high:,}"}, key
+    assert cells["interval"] == {"`100ms` to `365d`"}
+    assert DURATION_RANGES["interval"] == (0.1, 365 * 86400)
+    assert cells["timeout"] == {"`1ms` to `1h`"} and DURATION_RANGES["timeout"] == (0.001, 3600)
+    assert cells["debounce"] == {"0, or `1ms` to `30d`"}
+    assert DURATION_RANGES["debounce"] == (0.001, 30 * 86400)
+    assert cells["host_delay"] == {"0 to 600 (seconds, the cap of a `Crawl-delay` too)"}
+    from scraper.polite import MAX_CRAWL_DELAY
+
+    assert DURATION_RANGES["host_delay"] == (0, MAX_CRAWL_DELAY)
+    assert set(WHOLE_RANGES) - {"retries"} <= set(cells)  # every count is in a table
