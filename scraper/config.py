@@ -64,12 +64,12 @@ SIZE_RANGES: dict[str, tuple[int, int]] = {
     "alert_log_max_size": (1000, 1024**4),  # or 0: never rotate in-process
 }
 MAX_NAME = 200  # characters of a watch or [[notify]] name: it is a column of every table
-MAX_HEADER_VALUE = 8192  # bytes; servers refuse longer header lines anyway
+MAX_HEADER_VALUE = 8192  # characters (ASCII: bytes); servers refuse longer header lines
 
-# Characters a name, path or URL must not hold: controls (newline, tab, escape, NUL, DEL, C1) and
-# format characters (bidi overrides, zero-width joiners) break or spoof the tables that
-# print names; line and paragraph separators break lines; surrogates and unassigned or
-# private-use code points cannot be shown.
+# Characters a name, path or URL must not hold: controls (newline, tab, escape, NUL,
+# DEL, C1) and format characters (bidi overrides, zero-width joiners) break or spoof the
+# tables that print them; line and paragraph separators break lines; surrogates and
+# unassigned or private-use code points cannot be shown.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: a header name
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -83,6 +83,8 @@ def _show(value: object, limit: int = 60) -> str:
 
 def _show_seconds(seconds: float) -> str:
     """900.0 -> '15m', 0.1 -> '100ms', 31536000.0 -> '365d'."""
+    if seconds == 0:
+        return "0s"
     for unit, size in (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1.0)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
