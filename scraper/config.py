@@ -427,7 +427,10 @@ def _url(value: object, *, allow_file: bool, base: Path) -> str:
         # "file:pages/a.html" is relative to the config file, so a bundled demo works
         # from any checkout; "file:///abs/path" is taken as it is.
         if not parts.netloc and not parts.path.startswith("/"):
-            return (base / parts.path).resolve().as_uri()
+            try:
+                return (base / parts.path).resolve().as_uri()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+                raise ValueError(f"{_show(url)}: cannot resolve the path: {exc}") from None
         return url
     raise ValueError(f"{_show(url)} is not an http(s) URL")
 

@@ -471,3 +471,10 @@ def test_readme_lists_the_ranges_the_loader_checks():
 
     assert DURATION_RANGES["host_delay"] == (0, MAX_CRAWL_DELAY)
     assert set(WHOLE_RANGES) - {"retries"} <= set(cells)  # every count is in a table
+
+
+def test_relative_file_url_into_a_symlink_loop_is_a_clean_error(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    error = _error(tmp_path, '[settings]\nallow_file_urls = true\n'
+                             '[[watch]]\nname = "p"\nurl = "file:loop/a.html"\n')
+    assert error.key == "url" and "cannot resolve the path" in error.message
