@@ -63,6 +63,7 @@ SIZE_RANGES: dict[str, tuple[int, int]] = {
     "max_body": (1, 1024**3),  # a body is held in memory whole: 1 GiB at most
     "alert_log_max_size": (1000, 1024**4),  # or 0: never rotate in-process
 }
+MAX_NESTING = 50  # levels of arrays and tables: a watch list needs 4 (watch, table, headers)
 MAX_NAME = 200  # characters of a watch or [[notify]] name: it is a column of every table
 MAX_HEADER_VALUE = 8192  # characters (ASCII: bytes); servers refuse longer header lines
 
@@ -632,6 +633,22 @@ def _parse_notify(raw: object, index: int, watch_names: set[str], source: _Sourc
     return Notify(**values)
 
 
+_TOO_DEEP = f"invalid TOML: arrays or tables nested too deeply (over {MAX_NESTING} levels)"
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and tables nest in ``value`` (a table of scalars is 1)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_NESTING:  # no need to walk further down than the limit
+                stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and check a watch list; raise ConfigError on the first mistake."""
     file = Path(path)
@@ -654,10 +671,14 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=file) from None
     except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
-        raise ConfigError("invalid TOML: arrays or tables nested too deeply to read",
-                          path=file) from None
+        raise ConfigError(_TOO_DEEP, path=file) from None
     except ValueError:  # int() refuses numbers of over 4,300 digits
         raise ConfigError("invalid TOML: a number too long to read", path=file) from None
+    # Where tomllib's recursion gives up depends on the caller's stack, and dotted keys
+    # (a.b.c...) nest without recursing at all; one fixed limit makes the answer the same
+    # from every command, and keeps repr() and the checks below from recursing too deep.
+    if _depth(raw) > MAX_NESTING:
+        raise ConfigError(_TOO_DEEP, path=file)
     source = _Source(file, text)
     for key in raw:
         if key not in ("settings", "watch", "notify"):

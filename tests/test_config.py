@@ -478,3 +478,15 @@ def test_relative_file_url_into_a_symlink_loop_is_a_clean_error(tmp_path):
     error = _error(tmp_path, '[settings]\nallow_file_urls = true\n'
                              '[[watch]]\nname = "p"\nurl = "file:loop/a.html"\n')
     assert error.key == "url" and "cannot resolve the path" in error.message
+
+
+def test_nesting_has_one_limit_whatever_the_caller_or_the_syntax(tmp_path):
+    """Dotted keys nest without recursion in tomllib (then repr() of the value recursed
+    too deep); arrays recurse, to a depth that depended on the caller's stack."""
+    dotted = _error(tmp_path, "[settings]\nhost_delay." + ".".join(["a"] * 3000) + " = 1\n")
+    assert "nested too deeply (over 50 levels)" in dotted.message
+    # The document is level 1, so 49 brackets make 50 levels: the limit, still read.
+    at_limit = _error(tmp_path, "x = " + "[" * 49 + "]" * 49 + "\n")
+    assert "unknown key" in at_limit.message
+    over = _error(tmp_path, "x = " + "[" * 50 + "]" * 50 + "\n")
+    assert "nested too deeply" in over.message
