@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna  # httpx's own dependency, for the host names it will send
 import platformdirs
 
 from scraper.errors import ConfigError
@@ -348,11 +349,11 @@ def _headers(value: object) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"{_show(name)} is not a valid header name (letters, digits "
                              "and !#$%&'*+-.^_`|~ only)")
         if "\n" in header_value or "\r" in header_value:
-            raise ValueError(f"the value of header {name!r} has a line break")
+            raise ValueError(f"the value of header {_show(name)} has a line break")
         if len(header_value) > MAX_HEADER_VALUE:
-            raise ValueError(f"the value of header {name!r} is longer than "
+            raise ValueError(f"the value of header {_show(name)} is longer than "
                              f"{MAX_HEADER_VALUE} characters")
-        _ascii_text(header_value, f"the value of header {name!r}", tab=True)
+        _ascii_text(header_value, f"the value of header {_show(name)}", tab=True)
         # Whitespace around a field value is not part of it (RFC 9110 5.5).
         pairs.append((name, header_value.strip(" \t")))
     return tuple(pairs)
@@ -373,11 +374,11 @@ def _check_host(host: str) -> None:
             raise ValueError(f"{_show(host)} is not an IPv4 address") from None
         return
     try:
-        # Internationalised names go out in their xn-- form; the codec says which ones
-        # have one (a space or a '%' in a name has none).
-        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise ValueError(f"{_show(host)} is not a valid host name") from None
+        # Internationalised names go out in their xn-- form, encoded by the idna package
+        # as httpx encodes them (IDNA 2008: no '☃', a ZWJ only in context).
+        ascii_host = host if host.isascii() else idna.encode(host.lower()).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError is one
+        raise ValueError(f"{_show(host)} is not a valid host name: {exc}") from None
     labels = ascii_host.removesuffix(".").split(".")
     if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise ValueError(f"{_show(host)} is not a valid host name (letters, digits, '-' "

@@ -490,3 +490,10 @@ def test_nesting_has_one_limit_whatever_the_caller_or_the_syntax(tmp_path):
     assert "unknown key" in at_limit.message
     over = _error(tmp_path, "x = " + "[" * 50 + "]" * 50 + "\n")
     assert "nested too deeply" in over.message
+
+
+@pytest.mark.parametrize("host", ["☃.net", "⌘.ws", "a.\u0301b.example"])
+def test_international_host_names_are_judged_as_httpx_sends_them(tmp_path, host):
+    """IDNA 2008, the idna package httpx encodes with: what it refuses is refused at load."""
+    error = _error(tmp_path, f'[[watch]]\nname = "w"\nurl = "http://{host}/"\n')
+    assert error.key == "url" and "is not a valid host name" in error.message
