@@ -64,6 +64,7 @@ PARALLEL_FROM = 50  # watches in a run before a worker process pays for its star
 DEADLINE = 20.0  # seconds of the worker's time one page may take
 MEMORY = 512 * 1024 * 1024  # bytes of address space of the worker (~62 MB when idle)
 MAX_NESTING = 10_000  # 10,000 nested divs extract in 0.1 s, 100,000 in 26 s
+STARTUP_LIMIT = 60.0  # seconds a new worker may take to start (~0.5 s when idle)
 
 T = TypeVar("T")
 
@@ -147,6 +148,7 @@ class Analyser:
         self._lock = threading.Lock()  # guards _worker and _threads
         self._worker: _Worker | None = None
         self._threads: ThreadPoolExecutor | None = None
+        self._closes = 0  # times closed: a worker started across a close is not kept
         self.workers_started = 0  # a new one after each kill: for tests and logs
 
     @classmethod
@@ -154,14 +156,18 @@ class Analyser:
         return cls(parallel=watches >= PARALLEL_FROM)
 
     async def analyse(
-        self, html: str, url: str, include: tuple[str, ...], exclude: tuple[str, ...]
+        self, html: str, url: str, include: tuple[str, ...], exclude: tuple[str, ...],
+        *, split: bool = False,
     ) -> tuple[ExtractedPage, StorySplit | None]:
-        """The page's blocks, and its stories when they came for free (from the worker);
-        in this process they are left to the caller, who needs them only when the text
-        changed. PageError says why a page could not be analysed."""
+        """The page's blocks, and its stories when they came for free (from the worker)
+        or ``split`` asks for them; else, in this process, they are left to the caller,
+        who needs them only when the text changed. PageError says why a page could not
+        be analysed."""
         if self.parallel or _heavy(html):
             return await self.in_worker(analyse_page, html, url, include, exclude)
         try:
+            if split:
+                return analyse_page(html, url, include, exclude)
             return _extract_only(html, url, include, exclude)
         except PageError:
             raise
@@ -195,7 +201,10 @@ class Analyser:
         ("failed", reason). A worker past its deadline is killed; one that died, ran out
         of memory or was killed is replaced at the next page."""
         payload = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
-        worker = self._running_worker()
+        try:
+            worker = self._running_worker()
+        except PageError as exc:
+            return "failed", str(exc)
         try:
             worker.conn.send_bytes(payload)
             if not worker.conn.poll(self.deadline):
@@ -217,12 +226,19 @@ class Analyser:
 
     def _running_worker(self) -> _Worker:
         with self._lock:
-            if self._worker is None or not self._worker.process.is_alive():
-                if self._worker is not None:
-                    self._worker.stop()
-                self._worker = _Worker.start(self.memory)
+            worker, closes = self._worker, self._closes
+        if worker is not None and worker.process.is_alive():
+            return worker
+        if worker is not None:
+            self._discard(worker)
+        fresh = _Worker.start(self.memory)  # not under the lock: the loop may want it
+        with self._lock:
+            if self._closes == closes:
+                self._worker = fresh
                 self.workers_started += 1
-            return self._worker
+                return fresh
+        fresh.stop()  # the analyser was closed meanwhile
+        raise PageError("analysis failed: the run ended before the page was analysed")
 
     def _discard(self, worker: _Worker) -> None:
         with self._lock:
@@ -237,6 +253,7 @@ class Analyser:
         with self._lock:
             worker, self._worker = self._worker, None
             threads, self._threads = self._threads, None
+            self._closes += 1
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
         if worker is not None:
@@ -262,7 +279,16 @@ class _Worker:
                                   name="scraper-analyser", daemon=True)
         process.start()
         theirs.close()  # the worker holds the only other end: our exit is its EOF
-        return cls(process, ours)
+        worker = cls(process, ours)
+        # Its start-up (an interpreter, the extractor's imports) is not a page's time.
+        try:
+            if ours.poll(STARTUP_LIMIT) and ours.recv_bytes() == b"ready":
+                return worker
+        except (EOFError, OSError):
+            pass
+        reason = worker.exit_reason()
+        worker.stop()
+        raise PageError(f"analysis failed: the worker process {reason} at start-up")
 
     def stop(self, grace: float = 0.0) -> None:
         """End the worker: at once, or after ``grace`` seconds to exit at EOF."""
@@ -313,6 +339,7 @@ def _serve(conn: Connection, memory: int, run_pid: int) -> None:
     """The worker's loop: one job in, one reply out, until end of file."""
     _die_with_parent(run_pid)
     _limit_memory(memory)
+    conn.send_bytes(b"ready")
     while True:
         try:
             function, args = pickle.loads(conn.recv_bytes())

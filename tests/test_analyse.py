@@ -115,7 +115,7 @@ async def test_an_exception_in_extraction_is_the_pages_failure(monkeypatch):
 
 async def test_in_the_worker_each_failure_has_its_reason_and_the_next_page_works():
     async with Analyser(parallel=True, deadline=1.0, memory=256 * MiB) as analyser:
-        with pytest.raises(PageError, match="^analysis failed: RecursionError: maximum"):
+        with pytest.raises(PageError, match=r"^analysis failed: RecursionError: maximum"):
             await analyser.in_worker(_raise_recursion)
         first = await analyser.in_worker(_pid)
         assert analyser.workers_started == 1  # an exception costs no worker
@@ -132,7 +132,7 @@ async def test_in_the_worker_each_failure_has_its_reason_and_the_next_page_works
             await analyser.in_worker(_die)
         assert str(caught.value) == "analysis failed: the worker process was killed by SIGKILL"
 
-        page, split = await analyser.analyse(PAGE, "u", (), ())
+        _, split = await analyser.analyse(PAGE, "u", (), ())
         assert split is not None and len(split.stories) == 2
         assert analyser.workers_started == 4  # one more after each kill
         last = await analyser.in_worker(_pid)
