@@ -58,6 +58,17 @@ def many_paragraphs(size: int) -> str:
     return "<html><body><main>" + "".join(parts) + "</main></body></html>"
 
 
+def one_article(size: int) -> str:
+    """``size`` characters of distinct paragraphs in one <article>, no headings."""
+    rng = random.Random(size)
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        parts.append(f"<p>{_words(rng, 20)} {len(parts)}.</p>")
+        total += len(parts[-1])
+    return "<html><body><article>" + "".join(parts) + "</article></body></html>"
+
+
 def article_pages(count: int) -> str:
     """``count`` of the benchmark's ordinary 55 KB article pages' bodies end to end: a
     big page that is not hostile, which the bounds must let through."""
@@ -73,6 +84,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "nest-100k": lambda: nested_divs(100_000),
     "paragraphs-2mb": lambda: many_paragraphs(2_000_000),
     "paragraphs-9mb": lambda: many_paragraphs(9_000_000),
+    "one-article-600kb": lambda: one_article(600_000),
     "articles-2mb": lambda: article_pages(72),
 }
 

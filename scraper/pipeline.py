@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -179,8 +181,8 @@ async def check_watch(
     except ScraperError:
         raise
     except Exception as exc:
-        log.warning("check.exception", watch=watch.name, stage="fetch", exc_info=True)
-        fetch = FetchResult(watch.url, "failed", error=f"fetch failed: {describe_error(exc)}")
+        fetch = FetchResult(watch.url, "failed",
+                            error=f"fetch failed: {describe_error(exc)}{_where(exc)}")
     page, split = None, None
     if index is None:
         index = await load_story_index(store)
@@ -203,10 +205,9 @@ async def check_watch(
         except ScraperError:
             raise
         except Exception as exc:  # a bug met by this page: its failure, not the run's
-            log.warning("check.exception", watch=watch.name, stage="analyse", exc_info=True)
-            return await record_failure(store, watch, settings,
-                                        f"check failed: {describe_error(exc)}", fetch=fetch,
-                                        notify=notify)
+            return await record_failure(
+                store, watch, settings, f"check failed: {describe_error(exc)}{_where(exc)}",
+                fetch=fetch, notify=notify)
     raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
                      "process checking it in a loop?", path=store.path)
 
@@ -229,6 +230,19 @@ async def record_failure(
             continue  # another process stored a check meanwhile: count from it
     raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
                      "process checking it in a loop?", path=store.path)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds scraper/
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at scraper/compare.py:123)``: the innermost line of ours that raised, so the
+    stored reason of a bug points at it (a --once run logs no tracebacks)."""
+    ours = os.path.join(_PACKAGE, "scraper") + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(ours)]
+    if not frames:
+        return ""
+    return f" (at {os.path.relpath(frames[-1].filename, _PACKAGE)}:{frames[-1].lineno})"
 
 
 def _same_body(text: str, state: WatchState) -> bool:
