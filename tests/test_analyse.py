@@ -114,16 +114,12 @@ async def test_an_exception_in_extraction_is_the_pages_failure(monkeypatch):
 
 
 async def test_in_the_worker_each_failure_has_its_reason_and_the_next_page_works():
-    async with Analyser(parallel=True, deadline=1.0, memory=256 * MiB) as analyser:
+    async with Analyser(parallel=True, memory=256 * MiB) as analyser:
         with pytest.raises(PageError, match=r"^analysis failed: RecursionError: maximum"):
             await analyser.in_worker(_raise_recursion)
-        first = await analyser.in_worker(_pid)
+        await analyser.in_worker(_pid)
         assert analyser.workers_started == 1  # an exception costs no worker
 
-        with pytest.raises(PageError) as caught:
-            await analyser.in_worker(time.sleep, 60)
-        assert str(caught.value) == "page too complex: parsing took over 1 s"
-        assert not _alive(first)  # killed at its deadline, not left to finish
         with pytest.raises(PageError) as caught:
             await analyser.in_worker(_allocate, 1024 * MiB)
         assert str(caught.value) == "page too complex: parsing needed over 256 MiB"
@@ -134,9 +130,20 @@ async def test_in_the_worker_each_failure_has_its_reason_and_the_next_page_works
 
         _, split = await analyser.analyse(PAGE, "u", (), ())
         assert split is not None and len(split.stories) == 2
-        assert analyser.workers_started == 4  # one more after each kill
+        assert analyser.workers_started == 3  # one more after each kill
         last = await analyser.in_worker(_pid)
     assert not _alive(last)  # and the analyser's end ends it
+
+
+async def test_a_page_past_its_deadline_is_refused_and_its_worker_killed():
+    async with Analyser(parallel=True, deadline=1.0) as analyser:
+        first = await analyser.in_worker(_pid)
+        with pytest.raises(PageError) as caught:
+            await analyser.in_worker(time.sleep, 60)
+        assert str(caught.value) == "page too complex: parsing took over 1 s"
+        assert not _alive(first)  # killed at its deadline, not left to finish
+        assert await analyser.in_worker(_pid) != first
+        assert analyser.workers_started == 2
 
 
 def _alive(pid: int) -> bool:
