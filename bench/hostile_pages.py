@@ -4,6 +4,7 @@ deadline and memory bound).
 
     .venv/bin/python bench/hostile_pages.py                 # every page, both ways
     .venv/bin/python bench/hostile_pages.py --only nest-100k --cap 60
+    .venv/bin/python bench/hostile_pages.py --only paragraphs-50mb --mode bounded
 
 Each measurement runs in a child process of its own; the figures are its wall time and
 the peak RSS of its whole process tree (the child and the analysis worker, sampled every
@@ -85,6 +86,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "paragraphs-2mb": lambda: many_paragraphs(2_000_000),
     "paragraphs-9mb": lambda: many_paragraphs(9_000_000),
     "one-article-600kb": lambda: one_article(600_000),
+    "paragraphs-50mb": lambda: many_paragraphs(50_000_000),
     "articles-2mb": lambda: article_pages(72),
 }
 
