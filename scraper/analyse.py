@@ -145,8 +145,9 @@ class Analyser:
         self.parallel = parallel and (os.cpu_count() or 1) > 1
         self.deadline = DEADLINE if deadline is None else deadline
         self.memory = MEMORY if memory is None else memory
-        self._lock = threading.Lock()  # guards _worker and _threads
+        self._lock = threading.Lock()  # guards _worker, _busy, _threads and _closes
         self._worker: _Worker | None = None
+        self._busy: _Worker | None = None  # the worker while a page is in it
         self._threads: ThreadPoolExecutor | None = None
         self._closes = 0  # times closed: a worker started across a close is not kept
         self.workers_started = 0  # a new one after each kill: for tests and logs
@@ -190,7 +191,10 @@ class Analyser:
                 self._threads = ThreadPoolExecutor(1, thread_name_prefix="analyser")
             threads = self._threads
         loop = asyncio.get_running_loop()
-        kind, value = await loop.run_in_executor(threads, self._exchange, function, args)
+        try:
+            kind, value = await loop.run_in_executor(threads, self._exchange, function, args)
+        except Exception as exc:  # the page would not pickle, say
+            raise PageError(f"analysis failed: {describe_error(exc)}") from exc
         if kind != "ok":
             raise PageError(value)
         return value  # type: ignore[no-any-return]
@@ -205,6 +209,13 @@ class Analyser:
             worker = self._running_worker()
         except PageError as exc:
             return "failed", str(exc)
+        try:
+            return self._ask(worker, payload)
+        finally:
+            with self._lock:
+                self._busy = None
+
+    def _ask(self, worker: _Worker, payload: bytes) -> tuple[str, Any]:
         try:
             worker.conn.send_bytes(payload)
             if not worker.conn.poll(self.deadline):
@@ -225,16 +236,18 @@ class Analyser:
         return "ok", value
 
     def _running_worker(self) -> _Worker:
+        """The worker, marked busy; a new one if there is none or it died."""
         with self._lock:
             worker, closes = self._worker, self._closes
-        if worker is not None and worker.process.is_alive():
-            return worker
+            if worker is not None and worker.process.is_alive():
+                self._busy = worker
+                return worker
         if worker is not None:
             self._discard(worker)
         fresh = _Worker.start(self.memory)  # not under the lock: the loop may want it
         with self._lock:
             if self._closes == closes:
-                self._worker = fresh
+                self._worker = self._busy = fresh
                 self.workers_started += 1
                 return fresh
         fresh.stop()  # the analyser was closed meanwhile
@@ -252,15 +265,21 @@ class Analyser:
     async def __aexit__(self, *exc: object) -> None:
         with self._lock:
             worker, self._worker = self._worker, None
+            busy = worker is not None and worker is self._busy
             threads, self._threads = self._threads, None
             self._closes += 1
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
-        if worker is not None:
-            # Idle, it exits at end of file on its pipe; busy (a cancelled run), killed.
-            await asyncio.to_thread(worker.stop, grace=1.0)
+        if busy and worker is not None:
+            # On a page (a cancelled run): killed; the analyser's thread, waiting on its
+            # pipe, wakes at the end of file and is done. (Closing the pipe under that
+            # thread instead would not wake it.)
+            worker.process.kill()
         if threads is not None:
             await asyncio.to_thread(threads.shutdown, wait=True)
+        if worker is not None:
+            # Idle, it exits at end of file on its pipe.
+            await asyncio.to_thread(worker.stop, grace=0.0 if busy else 1.0)
 
 
 @dataclass(frozen=True, slots=True)

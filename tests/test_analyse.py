@@ -5,6 +5,7 @@ the process that started it, under a real SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -54,6 +55,11 @@ def _die() -> None:
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _busy(marker: str) -> None:
+    Path(marker).touch()
+    time.sleep(60)
 
 
 async def test_worker_and_inline_give_the_same_result():
@@ -144,6 +150,22 @@ async def test_a_page_past_its_deadline_is_refused_and_its_worker_killed():
         assert not _alive(first)  # killed at its deadline, not left to finish
         assert await analyser.in_worker(_pid) != first
         assert analyser.workers_started == 2
+
+
+async def test_ending_a_run_with_a_page_in_the_worker_kills_it(tmp_path):
+    # A daemon's shutdown cancels the checks in flight, then ends the analyser: that must
+    # not wait out the page's deadline (60 s here), nor leave the worker running.
+    marker = tmp_path / "busy"
+    analyser = Analyser(parallel=True, deadline=60.0)
+    pid = await analyser.in_worker(_pid)
+    page = asyncio.create_task(analyser.in_worker(_busy, str(marker)))
+    while not marker.exists():
+        await asyncio.sleep(0.01)
+    page.cancel()
+    await asyncio.wait_for(analyser.__aexit__(None, None, None), 30)  # a hang, not speed
+    assert not _alive(pid)
+    with pytest.raises(asyncio.CancelledError):
+        await page
 
 
 def _alive(pid: int) -> bool:
