@@ -455,9 +455,18 @@ async def run_once(
 
             async def one(watch: Watch) -> None:
                 async with limit:
-                    result = await check_watch(client, store, watch, settings,
-                                               fetcher=fetcher, index=index,
-                                               notify=config.notify, analyser=analyser)
+                    try:
+                        result = await check_watch(client, store, watch, settings,
+                                                   fetcher=fetcher, index=index,
+                                                   notify=config.notify, analyser=analyser)
+                    except ScraperError:
+                        raise  # run-wide: a full disk fails every check alike
+                    except Exception as exc:  # past check_watch's own net: still this
+                        # watch's failure, never a cancelled run
+                        result = await record_failure(
+                            store, watch, settings,
+                            f"check failed: {describe_error(exc)}{_where(exc)}",
+                            notify=config.notify)
                 results.append(result)
                 if result.alerts:
                     await announcer.add(result.alerts)

@@ -30,6 +30,7 @@ from structlog.testing import capture_logs
 
 import scraper.analyse
 import scraper.daemon
+import scraper.pipeline
 from scraper.config import load_config
 from scraper.daemon import serve, watch_reports
 from scraper.extract import extract_page
@@ -332,6 +333,28 @@ async def test_an_exception_in_one_fetch_is_that_watchs_failed_check(raw_server,
     # The innermost line of ours is where the fetcher was called (it is the test's).
     assert re.fullmatch(r"fetch failed: KeyError: 'content-type' \(at scraper/pipeline\.py:\d+\)",
                         str(run.failed[0].error)), run.failed[0].error
+
+
+async def test_an_exception_past_check_watch_fails_that_watch_not_the_run(
+        raw_server, write_config, monkeypatch):
+    site = Site(raw_server, good_pages(5))
+    config = load_config(write_config(site.watches()))
+    real = scraper.pipeline.check_watch
+
+    async def check(client, store, watch, settings, **kwargs):
+        if watch.name == "good-03":
+            raise ValueError("a bug before the check began")
+        return await real(client, store, watch, settings, **kwargs)
+
+    monkeypatch.setattr(scraper.pipeline, "check_watch", check)
+    run = await run_once(config)
+    assert [(r.watch, r.status) for r in run.results if r.status != "new"] == [
+        ("good-03", "failed")]
+    assert str(run.failed[0].error).startswith(
+        "check failed: ValueError: a bug before the check began")
+    reports = {r.name: r for r in await watch_reports(config)}
+    assert reports["good-03"].consecutive_failures == 1
+    assert reports["good-03"].last_checked_at is not None
 
 
 @pytest.mark.slow
