@@ -43,15 +43,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scraper import sdnotify
-from scraper.alerts import AlertLog, format_ts, parse_ts
-from scraper.analyse import Analyser
+from scraper.alerts import AlertLog, format_ts, parse_ts, utc_now
+from scraper.analyse import Analyser, describe_error
 from scraper.config import load_config
 from scraper.deliver import delivery_loop
 from scraper.errors import ConfigError, ScraperError
 from scraper.fetch import Fetcher, HttpClient, make_client
 from scraper.identity import StoryIndex
 from scraper.models import Config, Notify, Settings, Watch
-from scraper.pipeline import check_and_announce, deliver_pending, load_story_index
+from scraper.pipeline import (
+    check_and_announce,
+    deliver_pending,
+    load_story_index,
+    record_failure,
+)
 from scraper.polite import make_polite_fetcher
 from scraper.store import Store, WatchStatus, open_store
 
@@ -263,9 +268,20 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
         state.failing.add(watch.name)
         log.error("check.error", watch=watch.name, error=str(exc))
         return
-    except Exception:
+    except Exception as exc:
+        # check_watch stores a page's own failures; this is a bug past it. Stored as the
+        # watch's failed check all the same, so status and the threshold see it.
         state.failing.add(watch.name)
         log.exception("check.crashed", watch=watch.name)
+        with contextlib.suppress(ScraperError):
+            failed = await record_failure(deps.store, watch, state.config.settings,
+                                          f"check failed: {describe_error(exc)}",
+                                          notify=state.config.notify)
+            if failed.alerts:
+                deps.alert_log.write(failed.alerts)
+                await deps.store.mark_emitted([a.alert_id for a in failed.alerts],
+                                              utc_now())
+                deps.wake.set()
         return
     if result.status == "failed":
         state.failing.add(watch.name)

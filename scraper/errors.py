@@ -3,8 +3,11 @@
     ScraperError                 base of everything below
     ├── ConfigError              a config file is missing, unreadable or wrong (file, key, line)
     ├── StoreError               the database could not be opened, migrated or written (path)
-    └── AlertLogError            the alert log could not be written (path); the alerts stay
-                                 stored and the next run appends them
+    ├── AlertLogError            the alert log could not be written (path); the alerts stay
+    │                            stored and the next run appends them
+    └── PageError                one fetched page could not be analysed: refused as too
+                                 complex, over its deadline or memory bound, or extraction
+                                 raised; stored as that watch's failed check, never a run's
 
 A page that cannot be fetched is not an exception: it is a FetchResult with
 outcome "failed" and the reason, like a 304 or a robots.txt block.
@@ -64,6 +67,15 @@ class AlertLogError(ScraperError):
         self.message = message
         self.path = str(path)
         super().__init__(f"{self.path}: {message}")
+
+
+class PageError(ScraperError):
+    """``str(error)`` is the reason, as stored and shown: "page too complex: ..." or
+    "analysis failed: ..."."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 def disk_reason(path: Path | str) -> str | None:

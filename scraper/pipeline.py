@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,7 +21,7 @@ import structlog
 
 from scraper import alerts as ev
 from scraper.alerts import AlertLog, make_alert, utc_now
-from scraper.analyse import INLINE, Analyser
+from scraper.analyse import INLINE, Analyser, describe_error
 from scraper.compare import (
     CheckStatus,
     Previous,
@@ -27,7 +29,7 @@ from scraper.compare import (
     looks_like_error_page,
 )
 from scraper.deliver import deliver_due, delivery_loop
-from scraper.errors import ScraperError, StoreError
+from scraper.errors import PageError, ScraperError, StoreError
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
 from scraper.identity import KnownStory, StoryIndex
 from scraper.models import (
@@ -61,6 +63,7 @@ __all__ = [
     "check_watch",
     "deliver_pending",
     "load_story_index",
+    "record_failure",
     "run_once",
 ]
 
@@ -169,18 +172,29 @@ async def check_watch(
     ``index`` is shared by every check of a run (load it once with load_story_index);
     without one, it is loaded here. ``notify``: the [[notify]] targets, whose deliveries
     are queued in the same transaction as the alerts.
+
+    Whatever goes wrong with this one page (a refused or hostile page, an exception in
+    any stage) is stored as this watch's failed check, with the reason; only our own
+    run-wide errors (StoreError, AlertLogError: a full disk fails every check alike)
+    and cancellation propagate.
     """
     state = await store.watch_state(watch.name)
-    fetch = await fetcher(client, watch, state.validators, settings)
+    try:
+        fetch = await fetcher(client, watch, state.validators, settings)
+    except ScraperError:
+        raise
+    except Exception as exc:
+        fetch = FetchResult(watch.url, "failed",
+                            error=f"fetch failed: {describe_error(exc)}{_where(exc)}")
     page, split = None, None
     if index is None:
         index = await load_story_index(store)
     for _attempt in range(5):
-        if (page is None and fetch.outcome == "ok" and fetch.text is not None
-                and not _same_body(fetch.text, state)):
-            page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
-                                                 watch.include, watch.exclude)
         try:
+            if (page is None and fetch.outcome == "ok" and fetch.text is not None
+                    and not _same_body(fetch.text, state)):
+                page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
+                                                     watch.include, watch.exclude)
             return await _record(store, watch, settings, state, fetch, page, split, index,
                                  notify)
         except StaleState:
@@ -188,8 +202,50 @@ async def check_watch(
             # --once run): compare again from what it stored, so a change is announced
             # once. The fetched page is reused.
             state = await store.watch_state(watch.name)
+        except PageError as exc:
+            return await record_failure(store, watch, settings, str(exc), fetch=fetch,
+                                        notify=notify)
+        except ScraperError:
+            raise
+        except Exception as exc:  # a bug met by this page: its failure, not the run's
+            return await record_failure(
+                store, watch, settings, f"check failed: {describe_error(exc)}{_where(exc)}",
+                fetch=fetch, notify=notify)
     raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
                      "process checking it in a loop?", path=store.path)
+
+
+async def record_failure(
+    store: Store, watch: Watch, settings: Settings, error: str, *,
+    fetch: FetchResult | None = None, notify: Sequence[Notify] = (),
+) -> CheckResult:
+    """Store a failed check of ``watch`` with ``error`` as its reason: counted toward
+    failure_threshold and announced at it, like a failed fetch. ``fetch``: what was
+    fetched (its status is kept); its body is not stored."""
+    base = fetch or FetchResult(watch.url, "failed")
+    failed = replace(base, outcome="failed", error=error, text=None)
+    for _attempt in range(5):
+        state = await store.watch_state(watch.name)
+        try:
+            return await _on_failure(store, watch, settings, state, failed, utc_now(),
+                                     notify)
+        except StaleState:
+            continue  # another process stored a check meanwhile: count from it
+    raise StoreError(f"watch {watch.name!r} keeps changing under this check; is another "
+                     "process checking it in a loop?", path=store.path)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds scraper/
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at scraper/compare.py:123)``: the innermost line of ours that raised, so the
+    stored reason of a bug points at it (a --once run logs no tracebacks)."""
+    ours = os.path.join(_PACKAGE, "scraper") + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(ours)]
+    if not frames:
+        return ""
+    return f" (at {os.path.relpath(frames[-1].filename, _PACKAGE)}:{frames[-1].lineno})"
 
 
 def _same_body(text: str, state: WatchState) -> bool:
@@ -250,7 +306,10 @@ async def _record(
                     recent = await store.recent_story_versions(
                         state.watch_id, settings.compare_versions)
             if split is None:
-                split = split_stories(page)
+                try:
+                    split = split_stories(page)
+                except Exception as exc:  # bounded by the page's size: it was parsed here
+                    raise PageError(f"analysis failed: {describe_error(exc)}") from exc
             texts = _texts(blocks)
             suspect = looks_like_error_page(previous, texts, split)
             if suspect:
@@ -406,9 +465,18 @@ async def run_once(
 
             async def one(watch: Watch) -> None:
                 async with limit:
-                    result = await check_watch(client, store, watch, settings,
-                                               fetcher=fetcher, index=index,
-                                               notify=config.notify, analyser=analyser)
+                    try:
+                        result = await check_watch(client, store, watch, settings,
+                                                   fetcher=fetcher, index=index,
+                                                   notify=config.notify, analyser=analyser)
+                    except ScraperError:
+                        raise  # run-wide: a full disk fails every check alike
+                    except Exception as exc:  # past check_watch's own net: still this
+                        # watch's failure, never a cancelled run
+                        result = await record_failure(
+                            store, watch, settings,
+                            f"check failed: {describe_error(exc)}{_where(exc)}",
+                            notify=config.notify)
                 results.append(result)
                 if result.alerts:
                     await announcer.add(result.alerts)
