@@ -160,15 +160,16 @@ def parse_feed(
     if _local(root) not in _FEED_ROOTS:
         return failed(f"not a feed: the root element is <{root}>, not <rss>, <feed> or <rdf:RDF>")
 
-    # feedparser resolves relative links against content-location; a str body is sent as
-    # UTF-8 whatever its XML declaration says, bytes keep the declaration's encoding.
+    # Relative links are joined to ``url`` here, not by feedparser (given a content-location
+    # it mangles file: URLs into file://host/...). A str body is sent as UTF-8 whatever its
+    # XML declaration says; bytes keep the declaration's encoding.
     if isinstance(body, str):
         data, media = body.encode("utf-8"), "application/xml; charset=utf-8"
     else:
         data, media = body, "application/xml"
     try:
         parsed = feedparser.parse(
-            data, response_headers={"content-location": url, "content-type": media}
+            data, response_headers={"content-type": media}
         )
     except Exception as exc:  # feedparser is not meant to raise; never let it escape
         return failed(f"unreadable feed: {type(exc).__name__}: {exc}")

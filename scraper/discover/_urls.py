@@ -115,8 +115,7 @@ def canonical_url(url: str, page_html: str | None = None) -> str:
         declared = _declared_url(page_html)
         if declared:
             absolute = urljoin(chosen, declared)
-            if urlsplit(absolute).scheme.lower() in _DEFAULT_PORTS and same_site(
-                absolute, chosen
-            ):
+            # same_site also keeps a file: page's canonical on file: (the offline demo).
+            if same_site(absolute, chosen):
                 chosen = absolute
     return _normalise(chosen)
