@@ -100,7 +100,7 @@ def _tokens(node: LexborNode) -> set[str]:
 
 def _placement(anchor: LexborNode) -> tuple[bool, LexborNode | None]:
     """(inside page chrome, the innermost story block holding the link or None)."""
-    chrome = furniture = False
+    chrome = in_furniture = False
     story: LexborNode | None = None
     node = anchor.parent
     while node is not None and node.tag not in ("body", "html", "-undef"):
@@ -109,13 +109,15 @@ def _placement(anchor: LexborNode) -> tuple[bool, LexborNode | None]:
         tokens = _tokens(node)
         if tag in _CHROME_TAGS or role in _CHROME_ROLES or tokens & _CHROME_TOKENS:
             chrome = True
+        is_container = tag == "article" or bool(tokens & _STORY_TOKENS)
+        if in_furniture and is_container:
+            in_furniture = False  # an <article>'s own <header>/<footer>: headline, byline
         if tag in _PAGE_FURNITURE_TAGS:
-            furniture = True
-        if story is None and (tag in _STORY_TAGS or tokens & _STORY_TOKENS):
+            in_furniture = True
+        if story is None and (is_container or tag in _STORY_TAGS):
             story = node
         node = node.parent
-    # An <article>'s own <header>/<footer> holds its headline and byline: not chrome.
-    return chrome or (furniture and story is None), story
+    return chrome or in_furniture, story
 
 
 def _segments(url: str, front_url: str) -> list[str]:
