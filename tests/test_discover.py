@@ -293,6 +293,15 @@ def test_a_bad_follow_match_names_the_pattern() -> None:
         FEED, FEED_URL).articles
 
 
+def test_the_older_demo_front_two_word_slugs_under_headlines() -> None:
+    html = (FIXTURES / "demo" / "news-front.html").read_text(encoding="utf-8")
+    links = front_links(html, f"{SITE}/news")
+    assert [a.url.removeprefix(f"{SITE}/news/") for a in links] == [
+        "harbour-bridge-repairs", "school-roof", "lifeboat-callouts", "market-hall",
+    ]  # not /news, /sport (nav) nor /news/a, /news/b ("most read", no headline, no slug)
+    assert links[1].title == "Primary school reopens after storm damage to roof"
+
+
 def _page(body: str) -> str:
     return f"<html><head><title>t</title></head><body>{body}</body></html>"
 
@@ -533,3 +542,30 @@ def test_colliding_slugs_get_a_hash() -> None:
     assert child_watch_name("w", second_url, taken={first}) == second
     third = child_watch_name("w", second_url, taken={first, second})
     assert third not in {first, second} and third.startswith("w/budget-")
+
+
+_KEYS = st.sampled_from(["id", "page_id", "lang", "v", "utm_source", "UTM_Medium", "fbclid",
+                         "gclid", "ref", "mc_eid", "pk_kwd", "q"])
+_WORDS = st.text(alphabet="abcxyz019-_.%20+", min_size=0, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["a.example", "WWW.A.example", "a.example:443", "a.example:8443"]),
+    st.lists(_WORDS.filter(bool), max_size=4),
+    st.lists(st.tuples(_KEYS, _WORDS), max_size=6),
+    st.sampled_from(["", "#frag", "#"]),
+)
+def test_canonical_url_drops_only_tracking_and_is_idempotent(
+    scheme: str, host: str, path: list[str], params: list[tuple[str, str]], fragment: str
+) -> None:
+    query = "&".join(f"{k}={v}" for k, v in params)
+    url = f"{scheme}://{host}/{'/'.join(path)}{'?' + query if query else ''}{fragment}"
+    canonical = canonical_url(url)
+    assert canonical_url(canonical) == canonical
+    assert "#" not in canonical
+    kept = [f"{k}={v}" for k, v in params
+            if k.lower() not in {"utm_source", "utm_medium", "fbclid", "gclid", "ref",
+                                 "mc_eid", "pk_kwd"}]
+    assert canonical.partition("?")[2] == "&".join(kept)  # the rest kept as written, in order
