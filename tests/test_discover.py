@@ -306,6 +306,21 @@ def _page(body: str) -> str:
     return f"<html><head><title>t</title></head><body>{body}</body></html>"
 
 
+def test_a_headline_names_the_article_never_a_section_heading() -> None:
+    html = _page(
+        "<section class='teasers'><h2><a href='/world/europe'>Europe</a></h2>"
+        "<div><a href='/world/2026-11-30-a-story'><img src='a.jpg' alt='A harbour'></a>"
+        "<a href='/world/2026-11-30-a-story'><h3>The headline</h3></a></div>"
+        "<div><a href='/world/2026-11-29-b-story'><img src='b.jpg' alt='Ships'></a></div>"
+        "<div><a href='/world/2026-11-28-c-story'><img src='c.jpg'></a></div></section>"
+    )
+    assert [(a.url.rpartition("/")[2], a.title) for a in front_links(html, SITE)] == [
+        ("2026-11-30-a-story", "The headline"),
+        ("2026-11-29-b-story", "Ships"),  # not "Europe": that heading is the section's
+        ("2026-11-28-c-story", None),
+    ]
+
+
 def test_same_site_means_same_host_or_its_www_variant() -> None:
     html = _page(
         "<article><h2><a href='https://www.courier.example/world/a-www-story-here'>W</a></h2>"

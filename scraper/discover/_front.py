@@ -163,22 +163,46 @@ def _shape(url: str, front_url: str) -> str:
     return "section"
 
 
-def _title(anchor: LexborNode, story: LexborNode | None) -> str | None:
+def _in_heading(anchor: LexborNode) -> bool:
+    if anchor.css_first(_HEADINGS) is not None:  # <a class="card"><h3>Title</h3></a>
+        return True
+    node = anchor.parent
+    while node is not None and node.tag not in ("body", "html", "-undef"):
+        if node.tag in ("h1", "h2", "h3", "h4"):
+            return True
+        node = node.parent
+    return False
+
+
+def _links_one_place(block: LexborNode) -> bool:
+    """Whether every link in a block goes to one page: a teaser, whose heading is its
+    article's, not a list of several articles under a section's heading."""
+    targets = {
+        (a.attributes.get("href") or "").split("#", 1)[0].split("?", 1)[0].strip()
+        for a in block.css("a[href]")
+    }
+    return len(targets) <= 1
+
+
+def _title(anchor: LexborNode, story: LexborNode | None) -> tuple[str | None, int]:
+    """The link's title and how sure it is: 3 a headline link's own text, 2 other link
+    text, 1 a label, its teaser's heading or an image's alt, 0 none."""
     text = clean_title(anchor.text(separator=" "))
     if text and text.lower() not in _GENERIC_LINK_TEXT:
-        return text
+        return text, 3 if _in_heading(anchor) else 2
     for attribute in ("aria-label", "title"):
         label = clean_title(anchor.attributes.get(attribute))
         if label:
-            return label
-    if story is not None:
+            return label, 1
+    if story is not None and _links_one_place(story):
         heading = story if story.tag in ("h1", "h2", "h3", "h4") else story.css_first(_HEADINGS)
         if heading is not None:
             found = clean_title(heading.text(separator=" "))
             if found:
-                return found
+                return found, 1
     image = anchor.css_first("img[alt]")
-    return clean_title(image.attributes.get("alt")) if image is not None else text
+    alt = clean_title(image.attributes.get("alt")) if image is not None else None
+    return (alt, 1) if alt else (text, 0)
 
 
 def front_links(
@@ -199,7 +223,9 @@ def front_links(
     own = canonical_url(url)
     schemes = ("http", "https", "file") if urlsplit(url).scheme == "file" else ("http", "https")
 
-    found: dict[str, FoundArticle] = {}
+    # url -> (article, title rank): a link seen twice keeps its first place in the page
+    # and its best title (the headline's, not the picture's or a "Read more").
+    found: dict[str, tuple[FoundArticle, int]] = {}
     for anchor in tree.css("a[href]"):
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
@@ -217,8 +243,9 @@ def front_links(
             continue
         shape = _shape(article_url, url)
         if shape == "article" or (shape == "weak" and story is not None):
-            title = _title(anchor, story)
+            title, rank = _title(anchor, story)
             earlier = found.get(article_url)
-            if earlier is None or (earlier.title is None and title):
-                found[article_url] = FoundArticle(url=article_url, title=title, source="front")
-    return tuple(found.values())
+            if earlier is None or rank > earlier[1]:
+                found[article_url] = (
+                    FoundArticle(url=article_url, title=title, source="front"), rank)
+    return tuple(article for article, _ in found.values())
