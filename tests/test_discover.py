@@ -26,6 +26,7 @@ from scraper.discover import (
     looks_like_feed,
     next_check_delay,
     parse_feed,
+    pick_new_articles,
     same_site,
 )
 from scraper.discover._follow import MAX_SLUG_CHARS
@@ -584,3 +585,17 @@ def test_canonical_url_drops_only_tracking_and_is_idempotent(
             if k.lower() not in {"utm_source", "utm_medium", "fbclid", "gclid", "ref",
                                  "mc_eid", "pk_kwd"}]
     assert canonical.partition("?")[2] == "&".join(kept)  # the rest kept as written, in order
+
+
+def test_pick_new_articles_skips_known_and_enforces_the_cap() -> None:
+    feed = parse_feed(FEED, FEED_URL).articles
+    front = front_links(FRONT, FRONT_URL)
+    first = pick_new_articles(front, known=set(), following=0, follow_max=500)
+    assert [a.url for a in first.added] == FRONT_ARTICLES and first.over_cap == ()
+    known = {a.url for a in first.added}
+    second = pick_new_articles(feed, known=known, following=len(known), follow_max=500)
+    assert [a.url for a in second.added] == [FEED_ARTICLES[0]]  # the rest came from the front
+    capped = pick_new_articles((*front, *front), known=set(), following=3, follow_max=5)
+    assert [a.url for a in capped.added] == FRONT_ARTICLES[:2]
+    assert [a.url for a in capped.over_cap] == FRONT_ARTICLES[2:]  # each once
+    assert pick_new_articles(front, set(), following=9, follow_max=5).added == ()

@@ -16,7 +16,9 @@ the body here, and decides what is new.
 - `next_check_delay(age_s, interval_s)` is the decaying cadence, `is_retired(age_s,
   follow_for_s)` the end of tracking, `child_watch_name(parent, url, taken)` the name of
   an article's own watch (``courier-world/<slug>``), `feed_interval` honours a feed's
-  <ttl> and Cache-Control max-age when longer than the interval.
+  <ttl> and Cache-Control max-age when longer than the interval, and
+  `pick_new_articles(found, known, following, follow_max)` which articles are new and
+  within the parent's cap.
 
 How to wire it (not done yet):
 
@@ -29,19 +31,22 @@ pattern: wrap it in a ConfigError naming the watch and key). ``follow`` without 
 *Pipeline* (`pipeline.check_watch`): a watch with ``follow`` is fetched as usual, but an
 "ok" result goes to ``discover(result.text, result.final_url or watch.url,
 result.content_type, follow_match=watch.follow_match, kind=<kind seen on the first
-fetch, once stored>)`` instead of extract/stories/diff. ``not discovery.ok`` is handled
-as a failed fetch with ``discovery.error`` as its reason (the followed articles and their
-history are untouched). Each article whose URL no followed watch knows yet (look up by
-`FoundArticle.url`, across every parent, so feed and front of one site add it once) and
-while the parent has fewer than ``follow_max``: store (parent, url, name =
-``child_watch_name(parent, url, taken=<names in use>)``, found_at, title), emit
-``article.found`` (watch = parent, url, title, name). Articles that drop off the front
-stay tracked. A feed parent's next fetch is ``feed_interval(interval, discovery.ttl_s,
-<Cache-Control header>)`` after this one.
+fetch, once stored>)`` (through ``asyncio.to_thread``: parsing is CPU-bound) instead of
+extract/stories/diff. ``not discovery.ok`` is handled as a failed fetch with
+``discovery.error`` as its reason (the followed articles and their history are
+untouched). Then ``pick_new_articles(discovery.articles, known=<every followed URL,
+across parents, so the feed and the front of one site add an article once>,
+following=<this parent's unretired count>, follow_max=watch.follow_max)``; for each of
+its ``added``: store (parent, url, name = ``child_watch_name(parent, url, taken=<names
+in use>)``, found_at, title) and emit ``article.found`` (watch = parent, url, title,
+name); its ``over_cap`` are logged once, as a count, and not followed. Articles that
+drop off the front stay tracked. A feed parent's next fetch is ``feed_interval(interval,
+discovery.ttl_s, <Cache-Control header>)`` after this one.
 
 *Child watches*: an article's watch is an ordinary page watch (fetch -> extract ->
 stories -> diff -> store -> alerts, so ``story.changed`` and ``page.mixed`` come for
-free) with the parent's settings (headers, timeout, include/exclude). On its first "ok"
+free) with the parent's headers and timeout (not its include/exclude: those are for the
+front's page). On its first "ok"
 fetch, ``canonical_url(url, result.text)`` may name another URL already followed: keep
 one. The daemon schedules it ``next_check_delay(now - found_at, parent.interval)`` after
 each check, and when ``is_retired(now - found_at, parent.follow_for_s)`` logs
@@ -60,10 +65,12 @@ from scraper.discover._feed import MAX_FEED_BYTES, looks_like_feed, parse_feed
 from scraper.discover._follow import (
     FRESH_S,
     MAX_CHECK_DELAY_S,
+    NewArticles,
     child_watch_name,
     feed_interval,
     is_retired,
     next_check_delay,
+    pick_new_articles,
 )
 from scraper.discover._front import compile_follow_match, front_links, keep_matching
 from scraper.discover._model import Discovery, FoundArticle, SourceKind
@@ -83,6 +90,7 @@ __all__ = [
     "TRACKING_PREFIXES",
     "Discovery",
     "FoundArticle",
+    "NewArticles",
     "SourceKind",
     "canonical_url",
     "child_watch_name",
@@ -95,6 +103,7 @@ __all__ = [
     "looks_like_feed",
     "next_check_delay",
     "parse_feed",
+    "pick_new_articles",
     "same_site",
 ]
 

@@ -6,17 +6,22 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from scraper.discover._model import FoundArticle
 
 __all__ = [
     "FRESH_S",
     "MAX_CHECK_DELAY_S",
     "MAX_SLUG_CHARS",
+    "NewArticles",
     "child_watch_name",
     "feed_interval",
     "is_retired",
     "next_check_delay",
+    "pick_new_articles",
 ]
 
 FRESH_S = 3 * 3600.0  # an article is checked at its front's interval for its first 3 hours
@@ -120,3 +125,33 @@ def child_watch_name(parent: str, url: str, taken: Collection[str] = ()) -> str:
     if name in taken:  # two URLs whose short hashes collide too: take the long hash
         name = f"{parent}/{slug}-{hashlib.sha1(url.encode('utf-8')).hexdigest()}"
     return name
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticles:
+    """The articles of one discovery that are new, split by the parent's cap."""
+
+    added: tuple[FoundArticle, ...]  # to follow now, in the order found
+    over_cap: tuple[FoundArticle, ...] = ()  # new, but the parent already follows its max
+
+
+def pick_new_articles(
+    found: Iterable[FoundArticle], known: Collection[str], following: int, follow_max: int
+) -> NewArticles:
+    """Which found articles to start following.
+
+    ``known`` holds the URLs already followed by any parent (so an article reached
+    through a site's feed and its front is added once), ``following`` how many articles
+    this parent tracks now (retired ones not counted), ``follow_max`` its cap. Those
+    over the cap are returned, not dropped silently, so the caller can say so; a later
+    discovery offers them again once older articles retire.
+    """
+    new: list[FoundArticle] = []
+    seen: set[str] = set()
+    for article in found:
+        if article.url in known or article.url in seen:
+            continue
+        seen.add(article.url)
+        new.append(article)
+    room = max(follow_max - following, 0)
+    return NewArticles(added=tuple(new[:room]), over_cap=tuple(new[room:]))
