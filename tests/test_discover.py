@@ -206,6 +206,7 @@ def test_a_well_formed_empty_feed_is_not_an_error() -> None:
         (FEED[:-20], "truncated feed"),
         (ATOM[: len(ATOM) // 3], "ends before </feed>"),
         (FRONT.encode(), "not a feed: the body is an HTML page"),
+        (b"\n<head><title>Error</title></head><body>503</body>", "the body is an HTML page"),
         (b"", "empty body"),
         (b"  \n\t ", "empty body"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "no XML root element"),
@@ -599,3 +600,34 @@ def test_pick_new_articles_skips_known_and_enforces_the_cap() -> None:
     assert [a.url for a in capped.added] == FRONT_ARTICLES[:2]
     assert [a.url for a in capped.over_cap] == FRONT_ARTICLES[2:]  # each once
     assert pick_new_articles(front, set(), following=9, follow_max=5).added == ()
+
+
+_MALFORMED = ["http://[oops/x-y-z", "https://a.example:99999/n/a-b-c",
+              "https://a.example:port/n/a-b-c", "//[::1/x", "https://a.exa mple/n/a-b-c",
+              "https://%zz/n/a-b-c", "\x00", " ", "javascript:void(0)", "mailto:x@a.example",
+              "data:text/html,hi", "ftp://a.example/n/a-b-c"]
+
+
+@pytest.mark.parametrize("href", _MALFORMED)
+def test_malformed_links_are_skipped_not_raised(href: str) -> None:
+    good = "https://a.example/n/2026-11-30-a-good-story"
+    html = _page(f"<article><h2><a href='{href}'>x</a></h2><h2><a href='{good}'>G</a></h2>"
+                 "</article>")
+    assert [a.url for a in front_links(html, "https://a.example/n/")] == [good]
+    body = _rss(f"<item><title>x</title><link>{href}</link></item>"
+                f"<item><title>G</title><link>{good}</link></item>")
+    assert [a.url for a in parse_feed(body, "https://a.example/rss").articles] == [good]
+
+
+def test_canonical_url_encodes_spaces_and_refuses_what_is_not_a_url() -> None:
+    assert canonical_url("https://a.example/n/a café story?q=a b") == (
+        "https://a.example/n/a%20caf%C3%A9%20story?q=a%20b"
+    )
+    assert canonical_url("https://a.example/n/caf%C3%A9") == "https://a.example/n/caf%C3%A9"
+    for bad in ("https://a.example:99999/x", "http://[oops/x", "https://a b.example/x"):
+        with pytest.raises(ValueError, match="not a valid URL"):
+            canonical_url(bad)
+    # a malformed canonical in the page is ignored, not fatal
+    assert canonical_url("https://a.example/x", "<link rel=canonical href='http://[x'>") == (
+        "https://a.example/x"
+    )

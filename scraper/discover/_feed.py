@@ -6,13 +6,12 @@ import re
 import time
 import xml.sax
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
 from scraper.discover._model import Discovery, FoundArticle
 from scraper.discover._text import clean_title
-from scraper.discover._urls import canonical_url
+from scraper.discover._urls import resolve_link
 
 __all__ = ["MAX_FEED_BYTES", "looks_like_feed", "parse_feed"]
 
@@ -125,12 +124,7 @@ def _article_url(entry: feedparser.FeedParserDict, feed_url: str) -> str | None:
         link = guid if guid.startswith(("http://", "https://")) else ""
     if not link:
         return None
-    absolute = urljoin(feed_url, link.strip())
-    scheme = urlsplit(absolute).scheme.lower()
-    # A file: link is followed only from a file: feed (the offline demo), never from the web.
-    allowed = ("http", "https", "file") if urlsplit(feed_url).scheme == "file" else (
-        "http", "https")
-    return canonical_url(absolute) if scheme in allowed else None
+    return resolve_link(link, feed_url, feed_url)
 
 
 def parse_feed(
@@ -157,7 +151,7 @@ def parse_feed(
     root = _root_name(body)
     if root is None:
         return failed("not a feed: no XML root element at the start of the body")
-    if _local(root) == "html":
+    if _local(root) in ("html", "head", "body"):
         return failed("not a feed: the body is an HTML page")
     if _local(root) not in _FEED_ROOTS:
         return failed(f"not a feed: the root element is <{root}>, not <rss>, <feed> or <rdf:RDF>")

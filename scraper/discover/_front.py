@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.discover._model import FoundArticle
 from scraper.discover._text import clean_title
-from scraper.discover._urls import canonical_url, same_site
+from scraper.discover._urls import resolve_link, same_site
 
 __all__ = ["compile_follow_match", "front_links", "keep_matching"]
 
@@ -150,7 +150,7 @@ def _shape(url: str, front_url: str) -> str:
         return "excluded"
     if extension and extension not in _PAGE_EXTENSIONS:
         stem = segments[-1]  # a dot inside a slug, not an extension
-    words = [w for w in re.split(r"[-_+.]+", stem) if w]
+    words = [w for w in re.split(r"[-_+.\s]+", stem) if w]
     alphabetic = [w for w in words if w.isalpha()]
     if _DATE.search("/" + "/".join(segments) + "/") or _LONG_ID.search("/".join(segments)):
         return "article"
@@ -219,9 +219,10 @@ def front_links(
     base = url
     base_tag = tree.css_first("base[href]")
     if base_tag is not None:
-        base = urljoin(url, (base_tag.attributes.get("href") or "").strip())
-    own = canonical_url(url)
-    schemes = ("http", "https", "file") if urlsplit(url).scheme == "file" else ("http", "https")
+        try:
+            base = urljoin(url, (base_tag.attributes.get("href") or "").strip())
+        except ValueError:
+            base = url
 
     # url -> (article, title rank): a link seen twice keeps its first place in the page
     # and its best title (the headline's, not the picture's or a "Read more").
@@ -230,11 +231,8 @@ def front_links(
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
             continue
-        absolute = urljoin(base, href)
-        if urlsplit(absolute).scheme.lower() not in schemes or not same_site(absolute, url):
-            continue
-        article_url = canonical_url(absolute)
-        if article_url == own:
+        article_url = resolve_link(href, base, url)
+        if article_url is None or not same_site(article_url, url):
             continue
         if patterns and not any(p.search(article_url) for p in patterns):
             continue
