@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -631,3 +632,26 @@ def test_canonical_url_encodes_spaces_and_refuses_what_is_not_a_url() -> None:
     assert canonical_url("https://a.example/x", "<link rel=canonical href='http://[x'>") == (
         "https://a.example/x"
     )
+
+
+_HREFS = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda a, b: f"/{a}/{b}", st.text(max_size=12), st.text(max_size=20)),
+    st.sampled_from(["https://a.example/2026/11/30/x-y-z", "//a.example/tag/x", "#top"]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["article", "nav", "div", "h3", "footer", "li"]),
+                          _HREFS, st.text(max_size=20)), max_size=8))
+def test_front_links_never_raises_and_keeps_only_same_site_http(
+    links: list[tuple[str, str, str]],
+) -> None:
+    html = "".join(
+        f"<{tag}><a href='{html_escape(href)}'>{html_escape(text)}</a></{tag}>"
+        for tag, href, text in links
+    )
+    for article in front_links(_page(html), "https://a.example/world"):
+        assert article.url.startswith(("https://a.example/", "https://www.a.example/"))
+        assert canonical_url(article.url) == article.url
+        assert article.title is None or "\n" not in article.title
