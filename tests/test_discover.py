@@ -84,6 +84,13 @@ def test_prolog_comments_doctype_and_bom_are_skipped() -> None:
     assert looks_like_feed(body.encode("utf-8"), None)
     assert looks_like_feed(body.encode("utf-16"), None)
     assert not looks_like_feed("<!-- x --><!DOCTYPE html><html></html>", None)
+    assert looks_like_feed(b"\n" * 10_000 + FEED, None)  # blank lines before the prolog
+    # prologs that never end: no root, and no runaway regex backtracking either
+    for endless in ("<!DOCTYPE " + "[]" * 3000, "<!--" + "-" * 5000, "<?" + "?" * 5000):
+        assert not looks_like_feed(endless, None)
+        assert parse_feed(endless, FEED_URL).error == (
+            "not a feed: no XML root element at the start of the body"
+        )
 
 
 def test_other_xml_is_not_a_feed() -> None:
@@ -110,6 +117,10 @@ def test_rss_items_resolved_cleaned_and_dated() -> None:
     assert first.source == "feed"
     assert feed.title == "The Coastal Courier: World"
     assert feed.ttl_s == 30 * 60
+
+
+def test_trailing_white_space_is_not_truncation() -> None:
+    assert [a.url for a in parse_feed(FEED + b"\n" * 20_000, FEED_URL).articles] == FEED_ARTICLES
 
 
 def test_a_str_body_reads_like_bytes() -> None:

@@ -27,31 +27,53 @@ _FEED_TYPES = frozenset({
     "application/xml", "text/xml", "application/x-rss+xml",
 })
 _SNIFF_CHARS = 4096
-# What may come before the root element: a BOM, white space, the XML declaration and
-# processing instructions, comments, a doctype (with an internal subset).
-_PROLOG = re.compile(
-    r"(?:\ufeff|\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)*",
-    re.DOTALL | re.IGNORECASE,
-)
 _ROOT = re.compile(r"<([A-Za-z_][\w.:-]*)")
 _SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400,
                "monthly": 30 * 86400, "yearly": 365 * 86400}
 
 
 def _head(body: bytes | str, chars: int = _SNIFF_CHARS) -> str:
+    """The body's first characters after leading white space (as some servers send)."""
     if isinstance(body, str):
-        return body[:chars]
-    start = body[: chars * 2]
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return start.decode("utf-16", errors="ignore")
-    return start.decode("utf-8", errors="ignore")
+        return body[: chars * 16].lstrip()[:chars]
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return body[: chars * 2].decode("utf-16", errors="ignore")
+    return body[: chars * 16].lstrip()[:chars].decode("utf-8", errors="ignore")
+
+
+def _prolog_end(head: str) -> int | None:
+    """Where the root element may start: after a BOM, white space, the XML declaration
+    and processing instructions, comments and a doctype (with an internal subset).
+    None when one of these runs past the sniffed start. A plain scan, not a regex: a
+    regex of alternatives under a star backtracks for ever on "<!DOCTYPE [][][]..."."""
+    pos, size = 0, len(head)
+    while True:
+        while pos < size and (head[pos].isspace() or head[pos] == "\ufeff"):
+            pos += 1
+        if head.startswith("<?", pos):
+            end = head.find("?>", pos + 2)
+            step = 2
+        elif head.startswith("<!--", pos):
+            end = head.find("-->", pos + 4)
+            step = 3
+        elif head[pos : pos + 9].upper() == "<!DOCTYPE":
+            end, step = head.find(">", pos + 9), 1
+            subset = head.find("[", pos + 9)
+            if subset != -1 and (end == -1 or subset < end):
+                closing = head.find("]", subset)
+                end = head.find(">", closing) if closing != -1 else -1
+        else:
+            return pos
+        if end == -1:
+            return None
+        pos = end + step
 
 
 def _root_name(body: bytes | str) -> str | None:
     """The root element's qualified name, or None when the start shows none."""
     head = _head(body)
-    prolog = _PROLOG.match(head)
-    found = _ROOT.match(head, prolog.end() if prolog else 0)
+    start = _prolog_end(head)
+    found = _ROOT.match(head, start) if start is not None else None
     return found.group(1) if found else None
 
 
@@ -81,12 +103,12 @@ def _size(body: bytes | str) -> int:
 def _closes(body: bytes | str, root: str) -> bool:
     """Whether the body ends with the root's closing tag (a truncated feed does not)."""
     if isinstance(body, str):
-        tail = body[-_SNIFF_CHARS:]
+        tail = body[-_SNIFF_CHARS * 16 :].rstrip()[-_SNIFF_CHARS:]
     elif body.startswith((b"\xff\xfe", b"\xfe\xff")):
         codec = "utf-16-le" if body.startswith(b"\xff\xfe") else "utf-16-be"
         tail = body[-_SNIFF_CHARS * 2 :].decode(codec, errors="ignore")
     else:
-        tail = body[-_SNIFF_CHARS:].decode("utf-8", errors="ignore")
+        tail = body[-_SNIFF_CHARS * 16 :].rstrip()[-_SNIFF_CHARS:].decode("utf-8", "ignore")
     return re.search(rf"</\s*{re.escape(root)}\s*>", tail) is not None
 
 
