@@ -152,8 +152,11 @@ def _shape(url: str, front_url: str) -> str:
         stem = segments[-1]  # a dot inside a slug, not an extension
     words = [w for w in re.split(r"[-_+.\s]+", stem) if w]
     alphabetic = [w for w in words if w.isalpha()]
-    if _DATE.search("/" + "/".join(segments) + "/") or _LONG_ID.search("/".join(segments)):
+    if _LONG_ID.search("/".join(segments)):
         return "article"
+    if _DATE.search("/" + "/".join(segments) + "/"):
+        # /2026/11/30/ferry-strike is an article, /2026/11/ a month's archive
+        return "section" if stem.isdigit() else "article"
     if len(words) >= 3 and len(alphabetic) >= 2:
         return "article"
     if len(words) == 2 or any(c.isdigit() for c in stem):
