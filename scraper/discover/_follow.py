@@ -107,8 +107,7 @@ def _slug(url: str) -> str:
 
 
 def child_watch_name(parent: str, url: str, taken: Collection[str] = ()) -> str:
-    """The name of the watch that tracks the article at canonical ``url`` (a
-    `FoundArticle.url`) found by watch ``parent``.
+    """The name of the watch tracking the article at ``url`` (canonical) found by ``parent``.
 
     ``parent/<slug>``, the slug made of the URL path's last telling segment (at most
     `MAX_SLUG_CHARS` of ``a-z0-9-``). A short hash of the URL is appended when the slug
