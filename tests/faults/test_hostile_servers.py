@@ -549,16 +549,15 @@ def test_one_hundred_thousand_nested_divs(raw_server, write_config):
 
     server = raw_server(handler)
     config = write_config([{"name": "deep", "url": server.url("/deep")}])
-    started = time.perf_counter()
     # A real process: a C-level stack overflow would kill it, not the test run.
     result = subprocess.run([*scrape_command(), "--once", "--config", str(config)],
                             capture_output=True, text=True, timeout=90, check=False)
-    elapsed = time.perf_counter() - started
-    assert result.returncode in (0, 1), result.stderr[-2000:]  # not a signal, not a crash
+    assert result.returncode == 1, result.stderr[-2000:]  # a failed watch, not a crash
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert result.stdout.startswith(("new\tdeep", "failed\tdeep"))
-    # ~8 s on two idle cores (parsing is quadratic in depth: see the xfail below).
-    assert elapsed < 40
+    # Parsing is quadratic in depth, so the page is refused by a linear scan before it is
+    # parsed (what the deadline would otherwise catch, 20 s later), and says why.
+    assert result.stdout.startswith("failed\tdeep"), result.stdout
+    assert "nests deeper than" in result.stdout, result.stdout
 
 
 async def test_zero_byte_page_is_a_failure_not_an_empty_snapshot(raw_server, write_config):
