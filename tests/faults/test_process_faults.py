@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -416,3 +418,124 @@ def test_read_only_disk_is_a_clear_error_and_loses_nothing(raw_server, write_con
 
 def _is_read_only(path: Path) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def _wait_for(condition: Callable[[], object], what: str, timeout: float = 90) -> None:
+    """Wait (polling) until ``condition()``; the bound only stops a hung test."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def _events(stderr: Path, name: str) -> list[dict[str, object]]:
+    found = []
+    for text in stderr.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(text)
+            if isinstance(entry, dict) and entry.get("event") == name:
+                found.append(entry)
+    return found
+
+
+def _unwritten(database: Path) -> int:
+    db = sqlite3.connect(database)
+    try:
+        return db.execute("SELECT COUNT(*) FROM alerts WHERE emitted_at IS NULL").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_daemon_retries_a_full_alert_log_and_keeps_the_order(raw_server, write_config,
+                                                             small_disk, tmp_path):
+    if not has_command("run"):
+        pytest.skip("`scrape run` (the daemon) does not exist yet")
+    newsroom = Newsroom(raw_server, 16)
+    log = small_disk / "alerts.jsonl"
+    config = write_config(newsroom.watches(interval="1s"), alert_log=str(log), jitter=0,
+                          per_host=16, host_delay=0, shutdown_timeout="5s")
+    assert run_scrape("--once", "--config", str(config)).returncode == 0
+    before = log.read_bytes()
+    filler = _fill(small_disk)
+    for i in range(newsroom.count):
+        newsroom.bump(i)  # 16 changes: more than the slack of the log's last page
+    stderr = tmp_path / "daemon.log"
+    with stderr.open("w") as errors:
+        daemon = subprocess.Popen([*scrape_command(), "run", "--config", str(config)],
+                                  stdout=subprocess.DEVNULL, stderr=errors, text=True)
+    try:
+        _wait_for(lambda: _events(stderr, "alert_log.unwritable"), "alert_log.unwritable")
+        [first, *_] = _events(stderr, "alert_log.unwritable")
+        assert "No space left on device" in str(first["error"]), first
+        assert first["retry_in_s"] == 1.0
+        filler.unlink()  # room again: the running daemon writes what it held back
+        _wait_for(lambda: _events(stderr, "alert_log.writable"), "alert_log.writable")
+        _wait_for(lambda: _unwritten(tmp_path / "scraper.db") == 0, "every alert written")
+        assert daemon.poll() is None  # no restart needed
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert daemon.returncode == 0, stderr.read_text()[-3000:]
+    assert "Traceback" not in stderr.read_text()
+    assert log.read_bytes().startswith(before)
+    db = check_database(tmp_path / "scraper.db")
+    try:
+        alerts = check_alert_log(log, db)
+        check_change_chains(alerts, newsroom, db)
+        # In the order they were stored, however the full disk cut the batches.
+        stored = [row[0] for row in db.execute("SELECT alert_id FROM alerts ORDER BY seq")]
+        assert [a["alert_id"] for a in alerts] == stored
+    finally:
+        db.close()
+
+
+# A run that stored its alerts and wrote none (as if killed between the two steps),
+# then one killed (SIGKILL) right after its start-up step appended them all, before it
+# marked them written.
+SKIP_WRITING = """
+import sys
+import scraper.pipeline as pipeline
+async def skip(store, alert_log):
+    return 0
+pipeline.deliver_pending = skip
+from scraper.cli import main
+main(sys.argv[1:], prog_name="scrape")
+"""
+KILL_AT_MARK = """
+import os, signal, sys
+import scraper.store as store
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+store.Store.mark_emitted = die
+from scraper.cli import main
+main(sys.argv[1:], prog_name="scrape")
+"""
+
+
+def test_kill_9_after_a_batch_that_spanned_several_rotations(raw_server, write_config,
+                                                             tmp_path):
+    newsroom = Newsroom(raw_server, 8)
+    config = write_config(newsroom.watches(), alert_log_max_size="1KB",
+                          alert_log_backups=20)
+    log = tmp_path / "alerts.jsonl"
+
+    def scrape(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", script, "--once", "--config",
+                               str(config)], capture_output=True, text=True, cwd=REPO,
+                              timeout=60, check=False)
+
+    stored = scrape(SKIP_WRITING)
+    assert stored.returncode == 0, stored.stderr
+    assert _unwritten(tmp_path / "scraper.db") == newsroom.count
+    killed = scrape(KILL_AT_MARK)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _unwritten(tmp_path / "scraper.db") == newsroom.count  # appended, not marked
+    # One batch of 8 page.new lines (each over 500 bytes) moved the log up several times.
+    assert log.with_name("alerts.jsonl.3").exists()
+    clean = run_scrape("--once", "--config", str(config))
+    assert clean.returncode == 0, clean.stderr
+    assert _unwritten(tmp_path / "scraper.db") == 0
+    from scraper.reader import LogLine, read_log
+    ids = [str(e.alert["alert_id"]) for e in read_log(log) if isinstance(e, LogLine)]
+    assert len(ids) == len(set(ids)) == newsroom.count  # none written twice
