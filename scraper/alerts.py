@@ -101,14 +101,19 @@ def render_alert(alert: Alert) -> str:
     return json_safe(rendered if isinstance(rendered, str) else rendered.decode())
 
 
-def json_safe(line: str) -> str:
+def json_safe(text: str) -> str:
     """A JSON text with DEL, C1 controls and bidi overrides as ``\\uXXXX`` escapes: the
-    same value, but ``cat`` or ``tail -f`` of it cannot drive a terminal. (JSON escapes C0
-    controls itself; these it may leave raw, and only inside strings, so escaping them
-    there keeps the text valid.)"""
-    if TERMINAL_UNSAFE.search(line) is None:
-        return line
-    return TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
+    same value, but ``cat`` or ``tail -f`` of it cannot drive a terminal. (Inside its
+    strings JSON escapes C0 controls itself and may leave these raw; outside them only
+    the whitespace a pretty-printed text has, which stays as it is.)"""
+    if _JSON_UNSAFE.search(text) is None:
+        return text
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+_JSON_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+    "\u202a-\u202e\u2066-\u2069]")
 
 
 class AlertLog:
