@@ -3,10 +3,12 @@ after external rotation, and ids_in_tail across a rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,66 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
     log.write_lines([line(3)])  # space again: the next line starts on a line of its own
     log.close()
     assert lines_of(path) == [line(1), line(3)]
+
+
+# --- the step under the lock (pipeline.deliver_pending) ---------------------------------
+
+
+async def _store_unwritten(store, alerts) -> None:
+    """Alerts stored and not yet written, as a check leaves them."""
+    async with store._transaction() as db:
+        await store._insert_alerts(db, [(None, alerts, [])])
+
+
+async def test_a_step_waits_for_another_process_and_skips_what_it_wrote(tmp_path):
+    from scraper.pipeline import deliver_pending
+    from scraper.store import open_store
+
+    path = tmp_path / "alerts.jsonl"
+    alert = make_alert("page.new", watch="w", url="https://e.org/", title="t")
+    async with open_store(tmp_path / "db.sqlite") as store:
+        await _store_unwritten(store, [alert])
+        other = AlertLog(path)  # another process: its own descriptor of the lock file
+        lock = other.wait_lock()
+        step = asyncio.create_task(deliver_pending(store, AlertLog(path)))
+        for _ in range(20):
+            await asyncio.sleep(0)  # the loop runs on while the step waits
+        assert not step.done()
+        with other.holding(lock):  # ... which writes and marks the alert meanwhile
+            other.write([alert])
+            await store.mark_emitted([alert.alert_id], "2026-11-26T06:00:00.000Z")
+        assert await step == 0  # read again inside the lock: nothing left to write
+    assert lines_of(path) == [render_alert(alert)]
+
+
+async def test_a_step_cancelled_while_waiting_gives_the_lock_back(tmp_path, monkeypatch):
+    from scraper.pipeline import deliver_pending
+    from scraper.store import open_store
+
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    waiting = threading.Event()
+    real_wait = log.wait_lock
+
+    def wait_lock() -> int:
+        waiting.set()
+        return real_wait()
+
+    monkeypatch.setattr(log, "wait_lock", wait_lock)
+    async with open_store(tmp_path / "db.sqlite") as store:
+        await _store_unwritten(store, [make_alert("page.new", watch="w", url="u")])
+        other = AlertLog(path)
+        lock = other.wait_lock()
+        step = asyncio.create_task(deliver_pending(store, log))
+        await asyncio.to_thread(waiting.wait, 10)
+        step.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await step
+        os.close(lock)  # the other process lets go: the waiting thread takes it ...
+        for _ in range(500):  # ... and gives it straight back (bounded only for a hang)
+            if (free := AlertLog(path).try_lock()) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert free is not None
+        os.close(free)
+        assert await deliver_pending(store, AlertLog(path)) == 1  # the alert still waits
