@@ -5,9 +5,9 @@ Read top-down, as uvicorn's server is: start-up, main loop, shutdown.
 - Start-up: signal handlers, the database, one HTTP client, the polite fetcher, the
   story index; the alert writer starts (it first appends what a killed run stored but
   did not write); the [[notify]] delivery loop starts beside the checks; then one
-  APScheduler job per
-  enabled watch (in memory, rebuilt from the config and the database at every start:
-  a watch checked five minutes ago with a 15-minute interval is next due in ten).
+  APScheduler job per enabled watch (in memory, rebuilt from the config and the
+  database at every start: a watch checked five minutes ago with a 15-minute interval
+  is next due in ten).
   READY=1 to systemd.
 - Main loop: sleep until a signal. SIGHUP reloads the watch list (added watches start,
   removed ones stop, changed ones are rescheduled, history is kept by name); a config
