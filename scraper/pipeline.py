@@ -341,9 +341,9 @@ async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
     -> mark written" is one step under the log's lock (an asyncio lock among this
     process's tasks, an flock among processes), so an alert a live process is about to
     write and one a dead process left are both written exactly once, by whoever comes
-    first. The database is never written while the flock is waited for, and no
-    transaction is open while it is held but the mark's own: no deadlock with SQLite's
-    lock.
+    first. No transaction is open while the flock is waited for, and the only one while
+    it is held is the mark's: the flock and SQLite's lock are never taken in opposite
+    orders, so they cannot deadlock.
     """
     if not await store.pending_alerts():
         return 0  # the common case, without taking the lock
