@@ -3,18 +3,25 @@
 Read top-down, as uvicorn's server is: start-up, main loop, shutdown.
 
 - Start-up: signal handlers, the database, one HTTP client, the polite fetcher, the
-  story index; alerts a killed run stored but did not write are appended to the log;
-  the [[notify]] delivery loop starts beside the checks; then one APScheduler job per
-  enabled watch (in memory, rebuilt from the config and the database at every start:
-  a watch checked five minutes ago with a 15-minute interval is next due in ten).
+  story index; the alert writer starts (it first appends what a killed run stored but
+  did not write); the [[notify]] delivery loop starts beside the checks; then one
+  APScheduler job per enabled watch (in memory, rebuilt from the config and the
+  database at every start: a watch checked five minutes ago with a 15-minute interval
+  is next due in ten).
   READY=1 to systemd.
 - Main loop: sleep until a signal. SIGHUP reloads the watch list (added watches start,
   removed ones stop, changed ones are rescheduled, history is kept by name); a config
   with a mistake is logged, naming file and key, and the old one keeps running.
 - Shutdown (SIGTERM, SIGINT): scheduling stops, checks in flight and the delivery loop
   get ``settings.shutdown_timeout`` seconds to finish, the rest are cancelled (and named
-  in the log; a cut-off delivery is sent again at the next start), then the alert log
-  and the database are closed; exit status 0.
+  in the log; a cut-off delivery is sent again at the next start), the alert writer
+  appends what they stored, then the alert log and the database are closed; exit
+  status 0.
+
+Alerts: a check stores its alerts and sets ``alerts_stored``; one writer task appends
+what is stored and unwritten, oldest first, in batches (``deliver_pending``). A log that
+cannot be written is tried again with backoff while the checks go on, so what it held
+back lands in the running service, in order.
 
 Scheduling: APScheduler 3's AsyncIOScheduler on this event loop. Each job has jitter
 (``settings.jitter`` of its interval) so many watches do not fire on one second,
@@ -43,7 +50,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scraper import sdnotify
-from scraper.alerts import AlertLog, format_ts, parse_ts, utc_now
+from scraper.alerts import AlertLog, format_ts, parse_ts
 from scraper.analyse import Analyser, describe_error
 from scraper.config import load_config
 from scraper.deliver import delivery_loop
@@ -52,7 +59,7 @@ from scraper.fetch import Fetcher, HttpClient, make_client
 from scraper.identity import StoryIndex
 from scraper.models import Config, Notify, Settings, Watch
 from scraper.pipeline import (
-    check_and_announce,
+    check_watch,
     deliver_pending,
     load_story_index,
     record_failure,
@@ -68,6 +75,11 @@ log = structlog.get_logger("scraper.daemon")
 FIXED_AT_START = ("database", "alert_log", "alert_log_max_size", "alert_log_backups",
                   "user_agent", "concurrency", "per_host")
 STATUS_EVERY = 5.0  # seconds between STATUS= lines to systemd
+# An alert log that cannot be written is tried again after 1 s, then twice as long each
+# time, at most this far apart.
+LOG_RETRY_FIRST = 1.0
+LOG_RETRY_MAX = 30.0
+LOG_FLUSH_TIMEOUT = 10.0  # at shutdown, for the last append (what is left waits)
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -81,6 +93,7 @@ class _Deps:
     fetcher: Fetcher
     index: StoryIndex  # every story seen; the checks add to it in place
     wake: asyncio.Event  # set when a check stored alerts: the delivery loop sends them
+    alerts_stored: asyncio.Event  # set likewise: the alert writer appends them
     # Checks in progress at once. Without it, 10,000 watches due together were all fetched
     # and parsed before the first was stored: 1.3 GB, measured (bench/scale.py).
     slots: asyncio.Semaphore
@@ -125,9 +138,12 @@ async def serve(config: Config) -> None:
                 deps = _Deps(client, store, alert_log,
                              make_polite_fetcher(settings, robots_cache=store),
                              await load_story_index(store), asyncio.Event(),
-                             asyncio.Semaphore(settings.concurrency), analyser)
+                             asyncio.Event(), asyncio.Semaphore(settings.concurrency),
+                             analyser)
                 state = _State(config=config, targets={t.name: t for t in config.notify})
-                delivered = await deliver_pending(store, alert_log)
+                stop_writing = asyncio.Event()
+                writer = asyncio.create_task(
+                    _write_alerts(store, alert_log, deps.alerts_stored, stop_writing))
                 history = await _last_checks(store)
                 state.failing = {name for name, (_, failures) in history.items() if failures}
                 scheduler = AsyncIOScheduler(timezone=UTC)
@@ -141,8 +157,7 @@ async def serve(config: Config) -> None:
                 deliverer.add_done_callback(_log_crash)
                 scheduler.start()
                 log.info("daemon.started", config=config.path, watches=len(_enabled(config)),
-                         database=settings.database, alert_log=settings.alert_log,
-                         delivered=delivered)
+                         database=settings.database, alert_log=settings.alert_log)
                 sdnotify.ready(_status_line(state, scheduler))
                 heartbeat = asyncio.create_task(_heartbeat(state, scheduler))
 
@@ -160,6 +175,8 @@ async def serve(config: Config) -> None:
                 scheduler.pause()  # no new checks; running ones are drained below
                 stop_delivery.set()  # it ends after the round it is in
                 await _drain(state, deliverer, state.config.settings.shutdown_timeout)
+                stop_writing.set()  # one last round, for what the drained checks stored
+                await _finish_writing(writer)
                 scheduler.shutdown(wait=False)
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
@@ -259,8 +276,8 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
     """One check, in a slot its job took."""
     started = time.perf_counter()
     try:
-        result = await check_and_announce(
-            deps.client, deps.store, deps.alert_log, watch, state.config.settings,
+        result = await check_watch(
+            deps.client, deps.store, watch, state.config.settings,
             fetcher=deps.fetcher, index=deps.index, notify=state.config.notify,
             analyser=deps.analyser,
         )
@@ -277,10 +294,8 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
             failed = await record_failure(deps.store, watch, state.config.settings,
                                           f"check failed: {describe_error(exc)}",
                                           notify=state.config.notify)
-            if failed.alerts:
-                deps.alert_log.write(failed.alerts)
-                await deps.store.mark_emitted([a.alert_id for a in failed.alerts],
-                                              utc_now())
+            if failed.alerts:  # the writer task appends them, as any stored alert
+                deps.alerts_stored.set()
                 deps.wake.set()
         return
     if result.status == "failed":
@@ -288,6 +303,7 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
     else:
         state.failing.discard(watch.name)
     if result.alerts:
+        deps.alerts_stored.set()
         deps.wake.set()
     log.info("check.done", watch=watch.name, status=result.status, error=result.error,
              alerts=[a.event for a in result.alerts],
@@ -369,6 +385,56 @@ def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("delivery.crashed", error=repr(task.exception()),
                   detail="alerts are still logged; deliveries wait for a restart")
+
+
+# --- the alert writer ------------------------------------------------------------------
+
+
+async def _write_alerts(store: Store, alert_log: AlertLog, stored: asyncio.Event,
+                        stop: asyncio.Event) -> None:
+    """Append what the checks store (``stored`` is set), until ``stop``, then one last
+    round. Each round is one ``deliver_pending`` step: every unwritten alert, oldest
+    first, one lock and one fsync. While the log cannot be written (a full disk, a
+    read-only directory), rounds come after LOG_RETRY_FIRST s, then twice as far
+    apart up to LOG_RETRY_MAX, and the checks go on storing meanwhile."""
+    retry: float | None = None
+    while True:
+        stored.clear()  # before looking: alerts stored while we write wake the next round
+        last = stop.is_set()
+        try:
+            written = await deliver_pending(store, alert_log)
+        except Exception as exc:  # the writer must outlive any failure: it retries
+            retry = LOG_RETRY_FIRST if retry is None else min(2 * retry, LOG_RETRY_MAX)
+            log.error("alert_log.unwritable", error=str(exc) or repr(exc),
+                      retry_in_s=None if last else retry)
+        else:
+            if retry is not None:
+                log.info("alert_log.writable", written=written)
+            retry = None
+        if last:
+            return
+        # While failing, only the clock brings the next try: not each new alert.
+        await _first_set(stop, None if retry else stored, timeout=retry)
+
+
+async def _first_set(*events: asyncio.Event | None, timeout: float | None) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events if e is not None]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _finish_writing(writer: asyncio.Task[None]) -> None:
+    """The writer's last round, bounded: a log lock held long by another process must
+    not hold up the stop; what is not written waits in the database for the next start."""
+    _, pending = await asyncio.wait({writer}, timeout=LOG_FLUSH_TIMEOUT)
+    if pending:
+        log.warning("shutdown.cancelled", checks=["(alert log)"],
+                    detail=f"not finished within {LOG_FLUSH_TIMEOUT:g} s")
+        writer.cancel()
+        await asyncio.wait({writer}, timeout=5)
 
 
 # --- systemd status --------------------------------------------------------------------

@@ -13,7 +13,8 @@ import contextlib
 import json
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -401,14 +402,56 @@ async def _release_held(
 
 
 async def deliver_pending(store: Store, alert_log: AlertLog) -> int:
-    """Append alerts stored but not yet written (a run killed between the two steps)."""
-    pending = await store.pending_alerts()
-    if not pending:
-        return 0
-    already = alert_log.ids_in_tail({alert_id for alert_id, _ in pending})
-    alert_log.write_lines(line for alert_id, line in pending if alert_id not in already)
-    await store.mark_emitted([alert_id for alert_id, _ in pending], utc_now())
+    """Append every alert stored but not yet written, oldest first; returns how many.
+
+    The one way alerts reach the log, for every writer (a run's batches, a daemon's
+    loop, a start after a kill -9). "Still unwritten? -> already in the log? -> append
+    -> mark written" is one step under the log's lock (an asyncio lock among this
+    process's tasks, an flock among processes), so an alert a live process is about to
+    write and one a dead process left are both written exactly once, by whoever comes
+    first. No transaction is open while the flock is waited for, and the only one while
+    it is held is the mark's: the flock and SQLite's lock are never taken in opposite
+    orders, so they cannot deadlock.
+    """
+    if not await store.pending_alerts():
+        return 0  # the common case, without taking the lock
+    async with _log_turn(alert_log):
+        # Read again inside the lock: what another process wrote meanwhile is marked.
+        pending = await store.pending_alerts()
+        if not pending:
+            return 0
+        already = alert_log.ids_in_tail({alert_id for alert_id, _ in pending})
+        alert_log.write_lines(line for alert_id, line in pending if alert_id not in already)
+        await store.mark_emitted([alert_id for alert_id, _ in pending], utc_now())
+        alert_log.settle()
     return len(pending) - len(already)
+
+
+# This process's tasks take turns at a log before the flock: two descriptors of one
+# process exclude each other too, and a blocking flock would stall the event loop.
+_TURNS: weakref.WeakKeyDictionary[AlertLog, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _log_turn(alert_log: AlertLog) -> AsyncIterator[None]:
+    async with _TURNS.setdefault(alert_log, asyncio.Lock()):
+        lock = alert_log.try_lock()
+        if lock is None:  # another process's step: wait in a thread, not in the loop
+            waiting = asyncio.ensure_future(asyncio.to_thread(alert_log.wait_lock))
+            try:
+                lock = await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread still gets the lock when the other process lets go: give
+                # it back then.
+                waiting.add_done_callback(_close_lock)
+                raise
+        with alert_log.holding(lock):
+            yield
+
+
+def _close_lock(waiting: asyncio.Future[int]) -> None:
+    if not waiting.cancelled() and waiting.exception() is None:
+        os.close(waiting.result())
 
 
 async def check_and_announce(
@@ -420,8 +463,7 @@ async def check_and_announce(
     result = await check_watch(client, store, watch, settings, fetcher=fetcher, index=index,
                                notify=notify, analyser=analyser)
     if result.alerts:
-        alert_log.write(result.alerts)
-        await store.mark_emitted([a.alert_id for a in result.alerts], utc_now())
+        await deliver_pending(store, alert_log)  # ours, after any stored before them
     return result
 
 
@@ -507,11 +549,14 @@ async def run_once(
 
 
 class _Announcer:
-    """Appends stored alerts to the log in batches: one fsync and one transaction per
-    batch instead of per check (a run of 1,000 new pages spent ~4% on them).
+    """Appends stored alerts to the log in batches: one lock, one fsync and one
+    transaction per batch instead of per check (a run of 1,000 new pages spent ~4% on
+    them).
 
-    Exactly once still holds: alerts are in the database before they are here, and a
-    run killed with some unwritten leaves them to deliver_pending at the next start.
+    Exactly once still holds: alerts are in the database before they are here, each
+    batch is a ``deliver_pending`` step (which writes whatever is unwritten, ours or
+    another process's), and a run killed with some unwritten leaves them to the next
+    step of any process.
     """
 
     MAX_DELAY = 0.2  # seconds an alert may wait for its batch
@@ -520,23 +565,21 @@ class _Announcer:
     def __init__(self, store: Store, alert_log: AlertLog) -> None:
         self.store = store
         self.alert_log = alert_log
-        self.pending: list[Alert] = []
-        self.lock = asyncio.Lock()
+        self.waiting = 0  # alerts stored since the last batch
         self.last_flush = asyncio.get_running_loop().time()
 
     async def add(self, alerts: Sequence[Alert]) -> None:
-        self.pending.extend(alerts)
+        self.waiting += len(alerts)
         now = asyncio.get_running_loop().time()
-        if len(self.pending) >= self.MAX_BATCH or now - self.last_flush >= self.MAX_DELAY:
+        if self.waiting >= self.MAX_BATCH or now - self.last_flush >= self.MAX_DELAY:
             await self.flush()
 
     async def flush(self) -> None:
-        async with self.lock:
-            batch, self.pending = self.pending, []
-            self.last_flush = asyncio.get_running_loop().time()
-            if batch:
-                self.alert_log.write(batch)
-                await self.store.mark_emitted([a.alert_id for a in batch], utc_now())
+        if not self.waiting:
+            return
+        self.waiting = 0
+        self.last_flush = asyncio.get_running_loop().time()
+        await deliver_pending(self.store, self.alert_log)
 
 
 def _first(group: BaseExceptionGroup[ScraperError]) -> ScraperError:

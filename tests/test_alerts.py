@@ -3,10 +3,12 @@ after external rotation, and ids_in_tail across a rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,8 @@ def test_no_rotation_by_default(tmp_path):
     log.write_lines(line(n, pad=1000) for n in range(50))
     log.close()
     assert len(lines_of(tmp_path / "alerts.jsonl")) == 50
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl"]
+    # Beside it only its lock file, which every writer takes (and nothing rotates).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl", "alerts.jsonl.lock"]
 
 
 def test_size_rotation_loses_no_line(tmp_path):
@@ -122,22 +125,74 @@ def test_reopens_after_external_rotation(tmp_path):
     assert lines_of(path) == [line(2)]
 
 
-def test_ids_in_tail_looks_in_the_newest_rotated_file(tmp_path):
+def test_ids_in_tail_looks_in_every_rotated_file_within_the_budget(tmp_path):
     path = tmp_path / "alerts.jsonl"
-    log = AlertLog(path, max_size=400, backups=3)
+    log = AlertLog(path, max_size=400, backups=5)
     alerts = [make_alert("page.new", watch="w", url="https://e.org/", title="t" * 100)
-              for _ in range(3)]
-    log.write(alerts)  # each ~250 bytes: one a file
+              for _ in range(4)]
+    log.write(alerts)  # each ~250 bytes: one a file, so one batch spans three rotations
     log.close()
-    assert path.with_name("alerts.jsonl.1").exists()
+    assert [render_alert(a) for a in alerts] == all_lines(path, 5)
+    assert path.with_name("alerts.jsonl.3").exists()
     ids = {a.alert_id for a in alerts}
-    # The current file holds only the last; the one before is in .1 (a crash right
-    # after the rotation); the first is in .2, which is not looked at.
-    assert log.ids_in_tail(ids) == {alerts[2].alert_id, alerts[1].alert_id}
-    # The byte budget covers the current file first.
+    # A crash after the batch: its lines are in .3, .2, .1 and the log, all found.
+    assert AlertLog(path, max_size=400, backups=5).ids_in_tail(ids) == ids
+    # The byte budget covers the current file first, then .1, .2 ...
     current = path.stat().st_size
-    assert log.ids_in_tail(ids, tail_bytes=current) == {alerts[2].alert_id}
-    assert render_alert(alerts[1]) in lines_of(path.with_name("alerts.jsonl.1"))
+    one = path.with_name("alerts.jsonl.1").stat().st_size
+    assert log.ids_in_tail(ids, tail_bytes=current) == {alerts[3].alert_id}
+    assert log.ids_in_tail(ids, tail_bytes=current + one) == {alerts[3].alert_id,
+                                                              alerts[2].alert_id}
+
+
+def test_after_settle_only_what_came_since_is_read(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    before, after = line(1), line(2)
+    log.write_lines([before])
+    log.settle()  # what a step does once its lines are marked written
+    AlertLog(path).write_lines([after])  # another process, which died before marking
+    ids = {f"{1:032x}", f"{2:032x}"}
+    assert log.ids_in_tail(ids) == {f"{2:032x}"}
+    assert AlertLog(path).ids_in_tail(ids) == ids  # a fresh one reads the whole tail
+    os.rename(path, tmp_path / "alerts.jsonl.1")  # rotated: the settled place is gone
+    assert log.ids_in_tail(ids) == ids
+
+
+def test_a_log_that_ends_mid_line_gets_a_newline_first(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    cut = line(1)[:40]
+    path.write_text(line(0) + "\n" + cut, encoding="utf-8")  # another writer's crash
+    log = AlertLog(path)
+    log.write_lines([line(2), line(3)])
+    log.close()
+    assert lines_of(path) == [line(0), cut, line(2), line(3)]
+    # The reader reports the cut line and reads every other.
+    from scraper.reader import LogLine, Malformed, read_log
+    entries = list(read_log(path))
+    assert [e.alert["n"] for e in entries if isinstance(e, LogLine)] == [0, 2, 3]
+    assert [(e.lineno, e.reason) for e in entries if isinstance(e, Malformed)] == [
+        (2, "not JSON")]
+
+
+def test_a_rotated_in_file_that_ends_mid_line_gets_a_newline_too(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_size=10_000)
+    log.write_lines([line(1)])
+    os.rename(path, tmp_path / "alerts.jsonl.1")  # rotated by hand, and a new file
+    path.write_text(line(2)[:30], encoding="utf-8")  # ... cut by a crash
+    log.write_lines([line(3)])
+    log.close()
+    assert lines_of(path) == [line(2)[:30], line(3)]
+
+
+def test_lines_that_would_drive_a_terminal_are_escaped_and_stay_json():
+    title = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202egnp.exe\x7f\u2028end"
+    alert = make_alert("page.new", watch="w", url="https://e.org/", title=title)
+    rendered = render_alert(alert)
+    assert json.loads(rendered)["title"] == title  # the same value
+    assert not any(c in rendered for c in "\x1b\x07\x9b\u202e\x7f\u2028")
+    assert "\\u009b" in rendered and "\\u202e" in rendered and "\\u001b" in rendered
 
 
 def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
@@ -159,3 +214,66 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
     log.write_lines([line(3)])  # space again: the next line starts on a line of its own
     log.close()
     assert lines_of(path) == [line(1), line(3)]
+
+
+# --- the step under the lock (pipeline.deliver_pending) ---------------------------------
+
+
+async def _store_unwritten(store, alerts) -> None:
+    """Alerts stored and not yet written, as a check leaves them."""
+    async with store._transaction() as db:
+        await store._insert_alerts(db, [(None, alerts, [])])
+
+
+async def test_a_step_waits_for_another_process_and_skips_what_it_wrote(tmp_path):
+    from scraper.pipeline import deliver_pending
+    from scraper.store import open_store
+
+    path = tmp_path / "alerts.jsonl"
+    alert = make_alert("page.new", watch="w", url="https://e.org/", title="t")
+    async with open_store(tmp_path / "db.sqlite") as store:
+        await _store_unwritten(store, [alert])
+        other = AlertLog(path)  # another process: its own descriptor of the lock file
+        lock = other.wait_lock()
+        step = asyncio.create_task(deliver_pending(store, AlertLog(path)))
+        for _ in range(20):
+            await asyncio.sleep(0)  # the loop runs on while the step waits
+        assert not step.done()
+        with other.holding(lock):  # ... which writes and marks the alert meanwhile
+            other.write([alert])
+            await store.mark_emitted([alert.alert_id], "2026-11-26T06:00:00.000Z")
+        assert await step == 0  # read again inside the lock: nothing left to write
+    assert lines_of(path) == [render_alert(alert)]
+
+
+async def test_a_step_cancelled_while_waiting_gives_the_lock_back(tmp_path, monkeypatch):
+    from scraper.pipeline import deliver_pending
+    from scraper.store import open_store
+
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    waiting = threading.Event()
+    real_wait = log.wait_lock
+
+    def wait_lock() -> int:
+        waiting.set()
+        return real_wait()
+
+    monkeypatch.setattr(log, "wait_lock", wait_lock)
+    async with open_store(tmp_path / "db.sqlite") as store:
+        await _store_unwritten(store, [make_alert("page.new", watch="w", url="u")])
+        other = AlertLog(path)
+        lock = other.wait_lock()
+        step = asyncio.create_task(deliver_pending(store, log))
+        await asyncio.to_thread(waiting.wait, 10)
+        step.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await step
+        os.close(lock)  # the other process lets go: the waiting thread takes it ...
+        for _ in range(500):  # ... and gives it straight back (bounded only for a hang)
+            if (free := AlertLog(path).try_lock()) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert free is not None
+        os.close(free)
+        assert await deliver_pending(store, AlertLog(path)) == 1  # the alert still waits

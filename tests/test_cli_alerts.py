@@ -8,7 +8,9 @@ import asyncio
 import gzip
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from werkzeug import Response
@@ -327,3 +330,122 @@ def test_no_database_yet_is_not_created(tmp_path):
         result = scrape(*args, "--db", str(database))
         assert result.exit_code == 0 and "no history yet" in result.stderr
     assert not database.exists()
+
+
+# --- text that would drive a terminal -------------------------------------------------
+
+# Set the window title (OSC), clear the screen (CSI), a C1 CSI, BEL, DEL, a bidi override.
+HOSTILE = "Bridge\x1b]0;owned\x07 \x1b[2J\x1b[H\x9b31m \u202egnp.exe\x7f\u2066end"
+UNSAFE = "\x1b\x07\x9b\x7f\u202e\u2066"
+
+
+def _no_raw_unsafe(text: str) -> None:
+    assert not [c for c in text if c in UNSAFE], repr(text)
+
+
+@pytest.fixture
+def hostile_log(tmp_path) -> Path:
+    """Our own line for a hostile title, and a foreign writer's with C1, DEL and bidi
+    characters raw inside its JSON strings (valid JSON all the same)."""
+    path = tmp_path / "alerts.jsonl"
+    ours = line(HOSTILE, story_id="1111aaaa22223333")
+    foreign = json.dumps({"ts": ago(minutes=1), "event": "fetch.failed", "watch": "w\x9bx",
+                          "alert_id": "f" * 32, "url": "https://e.org/",
+                          "error": "HTTP 500 \x9b2J\u202eboom\x7f", "failures": 3},
+                         ensure_ascii=False)
+    assert "\x9b" in foreign and "\u202e" in foreign  # raw, not escaped
+    path.write_text(ours + "\n" + foreign + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("color", ["never", "always"])
+def test_alerts_show_escape_sequences_escaped(hostile_log, color):
+    result = scrape("alerts", "--log", str(hostile_log), "--diff", "--color", color)
+    assert result.exit_code == 0, result.output
+    _no_raw_unsafe(result.stdout.replace("\x1b[", "") if color == "always" else result.stdout)
+    out = click.unstyle(result.stdout)
+    assert "Bridge\\x1b]0;owned\\x07 \\x1b[2J\\x1b[H\\x9b31m \\u202egnp.exe\\x7f\\u2066end" in out
+    assert "+new Bridge\\x1b]0;owned\\x07" in out  # the diff too
+    assert "HTTP 500 \\x9b2J\\u202eboom\\x7f, 3 times in a row" in out
+    assert "w\\x9bx" in out
+
+
+def test_alerts_on_a_real_terminal_show_escape_sequences_escaped(hostile_log):
+    # A pseudo-terminal: colours on, and what a terminal would receive.
+    main_fd, child_fd = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "scraper", "alerts", "--log",
+                             str(hostile_log)], stdout=child_fd, stderr=child_fd, cwd=REPO)
+    os.close(child_fd)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(main_fd)
+    assert proc.wait(timeout=30) == 0
+    text = received.decode("utf-8")
+    assert "\x1b[" in text  # coloured: it did see a terminal
+    # Only our own colour codes (ESC [ ... m) reach the terminal; none of the page's.
+    assert not re.search(r"\x1b(?!\[[0-9;]*m)", text), repr(text)
+    assert not [c for c in text if c in UNSAFE.replace("\x1b", "")], repr(text)
+    assert "\\x1b]0;owned\\x07" in text and "\\u202egnp.exe" in text
+
+
+def test_alerts_json_lines_stay_valid_json_with_unsafe_characters_escaped(hostile_log):
+    result = scrape("alerts", "--log", str(hostile_log), "--json")
+    assert result.exit_code == 0
+    _no_raw_unsafe(result.stdout)
+    shown = [json.loads(x) for x in result.stdout.splitlines()]
+    written = [json.loads(x) for x in hostile_log.read_text(encoding="utf-8").splitlines()]
+    assert shown == written  # the same values, only escaped
+    assert shown[0]["title"] == HOSTILE
+
+
+def _make_hostile(database: Path) -> None:
+    """What a server said, stored as a failed fetch's error (as an error text quoting a
+    reason phrase or a redirect target would be)."""
+    db = sqlite3.connect(database)
+    with db:
+        db.execute("UPDATE fetches SET outcome = 'failed', error = ? WHERE id = "
+                   "(SELECT MAX(id) FROM fetches)", (f"HTTP 500 {HOSTILE}",))
+        db.execute("UPDATE watches SET consecutive_failures = 1, last_error = ?, "
+                   "last_error_at = last_checked_at", (f"HTTP 500 {HOSTILE}",))
+    db.close()
+
+
+def test_history_and_status_show_escape_sequences_escaped(monitored):
+    _make_hostile(monitored.parent / "scraper.db")
+    escaped = "HTTP 500 Bridge\\x1b]0;owned\\x07 \\x1b[2J\\x1b[H\\x9b31m \\u202egnp.exe"
+    history = scrape("history", "cycle", "--config", str(monitored), "--color", "never")
+    assert history.exit_code == 0, history.output
+    _no_raw_unsafe(history.stdout)
+    assert escaped in history.stdout
+    status = scrape("status", "--config", str(monitored))
+    _no_raw_unsafe(status.stdout)
+    assert escaped in status.stdout
+    as_json = scrape("status", "--config", str(monitored), "--json")
+    _no_raw_unsafe(as_json.stdout)
+    [report] = json.loads(as_json.stdout)
+    assert report["last_error"] == f"HTTP 500 {HOSTILE}"  # the same value
+
+
+def test_diff_shows_page_text_escaped(server, write_config):
+    # Whatever extraction keeps of a hostile page, none of it reaches the terminal raw.
+    html = {"page": article_html("Plain", PARAS)}
+    server.expect_request("/p").respond_with_handler(
+        lambda request: Response(html["page"], content_type="text/html"))
+    path = write_config([{"name": "p", "url": server.url_for("/p")}])
+    config = load_config(path)
+    asyncio.run(run_once(config))
+    html["page"] = article_html("Plain", [PARAS[0], f"Now {HOSTILE}", PARAS[2]])
+    asyncio.run(run_once(config))
+    for extra in ([], ["--word"]):
+        result = scrape("diff", "p", "--config", str(path), "--color", "always", *extra)
+        assert result.exit_code == 0, result.output
+        assert "Now" in result.stdout
+        assert not re.search(r"\x1b(?!\[[0-9;]*m)", result.stdout), repr(result.stdout)
+        assert not [c for c in result.stdout if c in UNSAFE.replace("\x1b", "")]

@@ -3,6 +3,9 @@
 Exit codes: 0 (also when there is nothing yet: no log, no database), 1 when nothing at
 all could be read, 2 for a usage mistake (a bad --since, an unknown event, watch or
 snapshot number).
+
+What pages and servers said (titles, texts, errors) is printed through ``printable``, and
+``--json`` lines through ``json_safe``: a page cannot drive the reader's terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, NoReturn
 
 import click
 
+from scraper.alerts import json_safe
 from scraper.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _load, main
 from scraper.diff import diff_texts
 from scraper.errors import ScraperError
@@ -38,6 +42,7 @@ from scraper.reader import (
     log_files,
     parse_since,
     parse_ts,
+    printable,
     read_log,
     word_diff,
 )
@@ -132,7 +137,7 @@ def alerts(ctx: click.Context, config_path: str | None, log_path: str | None,
 
     def show(line: LogLine) -> None:
         if as_json:
-            click.echo(line.raw)
+            click.echo(json_safe(line.raw))  # the same JSON value, escaped where unsafe
             return
         click.echo(format_alert(line.alert, line.ts, utc=utc, diff=show_diff),
                    color=echo_color)
@@ -238,7 +243,7 @@ def _size(n: int) -> str:
 
 def _when(ts: str, utc: bool) -> str:
     parsed = parse_ts(ts)
-    return format_time(parsed, utc=utc) if parsed else ts
+    return format_time(parsed, utc=utc) if parsed else printable(ts)
 
 
 db_option = click.option("--db", "db_path", metavar="PATH",
@@ -267,7 +272,8 @@ def history(ctx: click.Context, watch: str, config_path: str | None, db_path: st
     found = _run(_database(ctx, config_path, db_path),
                  lambda store: load_history(store, watch, fetches=fetches))
     echo_color = _COLOR[color]
-    click.echo(click.style(found.watch, bold=True) + "  " + found.url, color=echo_color)
+    click.echo(click.style(printable(found.watch), bold=True) + "  " + printable(found.url),
+               color=echo_color)
     click.echo(f"{len(found.snapshots)} snapshots, newest first "
                "(scrape diff --from N --to M compares two):")
     click.echo(click.style("     #  taken                 page size  stories", dim=True),
@@ -278,13 +284,13 @@ def history(ctx: click.Context, watch: str, config_path: str | None, db_path: st
     if found.fetches:
         click.echo(f"last {len(found.fetches)} fetches:")
     for row in found.fetches:
-        outcome = click.style(f"{row.outcome:<12}",
+        outcome = click.style(f"{printable(row.outcome):<12}",
                               fg="red" if row.outcome in ("failed", "blocked") else None)
         status = str(row.status) if row.status is not None else "-"
         line = (f"  {_when(row.fetched_at, utc):<20}  {outcome}  {status:>3}  "
                 f"{_size(row.bytes):>9}  {row.duration_ms:>7.0f} ms")
         if row.error:
-            line += "  " + row.error
+            line += "  " + printable(row.error)
         click.echo(line, color=echo_color)
 
 
@@ -323,18 +329,20 @@ def diff_command(ctx: click.Context, watch: str, story: str | None, old: int | N
                                                     new=new))
     echo_color = _COLOR[color]
     if comparison.note:
-        click.echo(f"note: {comparison.note}", err=True)
+        click.echo(f"note: {printable(comparison.note)}", err=True)
+    old_label, new_label = printable(comparison.old_label), printable(comparison.new_label)
     if word:
-        body = word_diff(comparison.old, comparison.new, context=context)
+        # Escaped before the diff marks its words: the marks are ours, the text is not.
+        body = word_diff([printable(b) for b in comparison.old],
+                         [printable(b) for b in comparison.new], context=context)
     else:
         unified = diff_texts(comparison.old, comparison.new, context=context).unified
         body = format_diff_lines(unified)
     if not body:
-        click.echo(f"no differences between {comparison.old_label} and "
-                   f"{comparison.new_label}")
+        click.echo(f"no differences between {old_label} and {new_label}")
         return
     with _quiet_broken_pipe():
-        click.echo(click.style(f"--- {comparison.old_label}", bold=True), color=echo_color)
-        click.echo(click.style(f"+++ {comparison.new_label}", bold=True), color=echo_color)
+        click.echo(click.style(f"--- {old_label}", bold=True), color=echo_color)
+        click.echo(click.style(f"+++ {new_label}", bold=True), color=echo_color)
         for line in body:
             click.echo(line, color=echo_color)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 import click
 
-from scraper.alerts import configure_logging
+from scraper.alerts import configure_logging, json_safe
 from scraper.cli import EXIT_FAILED, EXIT_OK, _load, main
 from scraper.daemon import WatchReport, serve, watch_reports
 from scraper.errors import ScraperError
+from scraper.reader import printable
 
 
 @main.command()
@@ -66,7 +67,8 @@ def status(ctx: click.Context, config_path: str | None, as_json: bool) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=2))
+        click.echo(json_safe(json.dumps([asdict(r) for r in reports], ensure_ascii=False,
+                                        indent=2)))
     else:
         _print_table(reports, datetime.now(UTC))
     sys.exit(EXIT_FAILED if any(r.stale for r in reports) else EXIT_OK)
@@ -113,8 +115,9 @@ def _row(r: WatchReport, now: datetime) -> tuple[str, ...]:
         error = r.last_error
         if r.last_error_at:
             error += f" ({_span((now - _when(r.last_error_at)).total_seconds())} ago)"
-    return ("!" if r.stale else "", r.name, success, str(r.consecutive_failures), due,
-            str(r.story_count), error)
+    # Names and errors are shown escaped: an error quotes what a server said.
+    return ("!" if r.stale else "", printable(r.name), success, str(r.consecutive_failures),
+            due, str(r.story_count), printable(error))
 
 
 def _when(text: str) -> datetime:

@@ -31,7 +31,7 @@ from scraper.reader._snapshots import (
     story_lines,
     word_diff,
 )
-from scraper.reader._view import format_alert, format_diff_lines, format_time
+from scraper.reader._view import format_alert, format_diff_lines, format_time, printable
 
 __all__ = [
     "CAUGHT_UP",
@@ -54,6 +54,7 @@ __all__ = [
     "parse_line",
     "parse_since",
     "parse_ts",
+    "printable",
     "read_file",
     "read_log",
     "story_lines",

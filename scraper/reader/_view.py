@@ -1,17 +1,55 @@
 """The human view of the alert log: one summary line an alert, its diff on request.
 
 Styled with ``click.style``; ``click.echo(color=None)`` drops the colours when stdout is
-not a terminal, so piped output is plain text.
+not a terminal, so piped output is plain text. Text from pages and servers is shown
+through ``printable`` first, on a terminal or not: a title holding an escape sequence
+(set the window title, clear the screen) or a bidi override is shown as ``\\x1b]0;...``
+or ``\\u202e``, never acted on.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-__all__ = ["format_alert", "format_diff_lines", "format_time"]
+from scraper.alerts import TERMINAL_UNSAFE
+
+__all__ = ["format_alert", "format_diff_lines", "format_time", "printable"]
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with what a terminal would act on (C0 and C1 controls, DEL, bidi
+    overrides, line separators) written as Python-style escapes: ESC as ``\\x1b``,
+    U+202E as ``\\u202e``. With ``newlines``, line breaks are kept (a diff)."""
+    if TERMINAL_UNSAFE.search(text) is None:
+        return text
+    if newlines:
+        return "\n".join(TERMINAL_UNSAFE.sub(_escape, line) for line in text.split("\n"))
+    return TERMINAL_UNSAFE.sub(_escape, text)
+
+
+def _printable_values(value: Any, key: str | None = None) -> Any:
+    """Every text in an alert made ``printable``; a diff keeps its lines."""
+    if isinstance(value, str):
+        return printable(value, newlines=key == "diff")
+    if isinstance(value, dict):
+        return {k: _printable_values(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_values(v) for v in value]
+    return value
 
 _EVENT_COLOURS: dict[str, dict[str, Any]] = {
     "page.new": {"fg": "green"},
@@ -87,7 +125,7 @@ def format_diff_lines(diff: str) -> list[str]:
     if len(lines) >= 2 and lines[0].startswith("--- ") and lines[1].startswith("+++ "):
         lines = lines[2:]  # the before/after labels say nothing here
     out = []
-    for line in lines:
+    for line in map(printable, lines):
         if line.startswith("@@"):
             out.append(click.style(line, fg="cyan"))
         elif line.startswith("+"):
@@ -104,7 +142,9 @@ def format_alert(alert: dict[str, Any], ts: datetime, *, utc: bool = False,
     """One alert for a person: time, event, watch, what happened; the diff on request.
 
     Styled with click.style; ``click.echo`` drops the colours when not on a terminal.
+    Every text is ``printable``: the log's lines come from pages and servers.
     """
+    alert = _printable_values(alert)
     event = str(alert["event"])
     head = "  ".join([
         click.style(format_time(ts, utc=utc), dim=True),
