@@ -25,13 +25,15 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.extract._jsonld import parse_articles
 from scraper.extract._select import LINK_DENSE, is_link_line, select
+from scraper.extract._text import clean_text
 from scraper.extract._walk import RawBlock, container_of, walk
 from scraper.models import Block, BlockKind, ExtractedPage
 
 __all__ = ["extract_blocks", "extract_page", "text_to_page", "validate_selector"]
 
 _SPACE = re.compile(r"\s+")
-_JUNK_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
+# (<noscript> stays: some pages carry their article only there; the walk weighs it.)
+_JUNK_TAGS = ("script", "style", "template", "svg", "iframe", "object", "head")
 # Whole-block labels of ad slots and screen-reader furniture: never content, whatever box
 # holds them.
 _LABELS = frozenset({
@@ -44,7 +46,7 @@ _PROBE = LexborHTMLParser("<p></p>")  # selectors are validated against a tiny d
 
 
 def _clean(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", clean_text(text)).strip()
 
 
 def validate_selector(selector: str) -> None:

@@ -10,7 +10,16 @@ joins it: pages carrying several articles keep all of them, each with its own co
 
 from __future__ import annotations
 
-from scraper.extract._walk import ARTICLE, CONTENT, STORY, RawBlock, Walk, container_of
+from scraper.extract._text import weighted_len
+from scraper.extract._walk import (
+    ARTICLE,
+    BOILER,
+    CONTENT,
+    STORY,
+    RawBlock,
+    Walk,
+    container_of,
+)
 
 # An element keeps the region if it holds this share of the best score: a wrapper that only
 # adds a footer line does not win over the article body it wraps.
@@ -33,12 +42,35 @@ HEAD_KINDS = frozenset({"title", "byline", "caption"})
 TITLE_REACH = 3  # how many levels above the body a headline outside any container is sought
 
 
+# A box named like furniture (`share`, `widget`, `comment`, <aside>) is dropped unless it
+# holds this share of the page's prose, alone or with the other boxes of its word (a page of
+# Elementor `widget` blocks, a forum thread of `comment` posts) when the page has little
+# prose outside such boxes.
+HOLDS_MOST = 0.5
+OUTSIDE_FEW = 0.25
+# An article inside a dropped box (an appended story in <aside>) is rescued: a heading and
+# at least this many long paragraphs of prose.
+RESCUE_PARAGRAPHS = 3
+RESCUE_LONG = 120  # weighted characters of a "long" paragraph
+# Prose outside the links: a paragraph with several inline links is still prose when this
+# much of its text (weighted) is not link text.
+OWN_PROSE = 60
+
+
+def own_prose(block: RawBlock) -> bool:
+    """A sentence's worth of text outside the block's links."""
+    outside = len(block.text) - block.link_chars
+    return outside >= OWN_PROSE or (
+        outside >= OWN_PROSE // 3 and weighted_len(block.text) - block.link_chars >= OWN_PROSE
+    )
+
+
 def block_value(block: RawBlock) -> float:
     """A block's contribution to the score of every element it sits in."""
     kind = block.kind
-    length = len(block.text)
+    length = weighted_len(block.text)
     links = block.link_chars
-    if links > LINK_DENSE * length:
+    if links > LINK_DENSE * len(block.text) and (block.links < 2 or not own_prose(block)):
         if kind in ("title", "heading"):
             # A linked headline is a teaser pointing at another story: it also cancels the
             # summary that usually follows it.
@@ -62,8 +94,112 @@ def is_link_line(block: RawBlock) -> bool:
     return links >= 0.8 * length or (links >= 0.6 * length and length - links <= 20)
 
 
+def judge_boxes(walk: Walk) -> Walk:
+    """The walk without the blocks of furniture boxes, weighed by the prose they hold.
+
+    A BOILER box is dropped unless it (or the boxes of its word together, when the page has
+    little prose elsewhere) holds most of the page's prose. Inside a dropped box, an article
+    of its own (a heading and several long paragraphs) is rescued as a story container.
+    """
+    flags = walk.flags
+    if not walk.words:
+        return walk
+    values = [max(block_value(b), 0.0) for b in walk.blocks]
+    total = sum(values)
+    prose: dict[int, float] = {}
+    word_prose: dict[str, float] = {}
+    for block, value in zip(walk.blocks, values, strict=True):
+        if not value:
+            continue
+        seen: set[str] = set()
+        for e in block.path:
+            if flags[e] & BOILER:
+                prose[e] = prose.get(e, 0.0) + value
+                seen.add(walk.words[e])
+        for word in seen:
+            word_prose[word] = word_prose.get(word, 0.0) + value
+    exempt = {e for e, p in prose.items() if p >= HOLDS_MOST * total}
+    # <noscript> is the article only on a page that has none without it.
+    if total - word_prose.get("noscript", 0.0) >= MIN_BODY:
+        exempt = {e for e in exempt if walk.words[e] != "noscript"}
+
+    def boxed(block: RawBlock) -> int:
+        """The outermost box on the block's path that drops it, or -1."""
+        return next((e for e in block.path if flags[e] & BOILER and e not in exempt), -1)
+
+    outside = sum(v for b, v in zip(walk.blocks, values, strict=True) if boxed(b) < 0)
+    if outside < OUTSIDE_FEW * total and outside < 2 * MIN_BODY:
+        words = {w for w, p in word_prose.items() if p >= HOLDS_MOST * total} - {"noscript"}
+        # Only the boxes with prose of their own: the sidebar's link widgets stay out.
+        exempt.update(e for e, p in prose.items() if walk.words[e] in words and p >= RESCUE_LONG)
+    blocks = walk.blocks
+    keep = [True] * len(blocks)
+    dropped: dict[int, list[int]] = {}  # box -> the indices of its blocks
+    for i, block in enumerate(blocks):
+        box = boxed(block)
+        if box >= 0:
+            keep[i] = False
+            dropped.setdefault(box, []).append(i)
+    new_flags = list(flags)
+    for indices in dropped.values():
+        _rescue(blocks, indices, keep, new_flags, exempt)
+    return Walk(
+        blocks=[b for b, k in zip(blocks, keep, strict=True) if k],
+        tags=walk.tags, parents=walk.parents, flags=new_flags, words=walk.words,
+    )
+
+
+def _is_long(block: RawBlock) -> bool:
+    return (
+        block.kind in ("paragraph", "quote")
+        and block.link_chars <= LINK_DENSE * len(block.text)
+        and weighted_len(block.text) >= RESCUE_LONG
+    )
+
+
+def _rescue(
+    blocks: list[RawBlock], indices: list[int], keep: list[bool], flags: list[int],
+    exempt: set[int],
+) -> None:
+    """Keep the blocks of a real article inside a dropped box: the innermost element
+    holding RESCUE_PARAGRAPHS long paragraphs under a heading of its own, from its last
+    heading before the prose on. The box's own headings ("Related", "Newsletter") stay out;
+    the element becomes a story container."""
+    long_count: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    for i in indices:
+        path = blocks[i].path
+        for d, e in enumerate(path):
+            depth[e] = d
+        if _is_long(blocks[i]):
+            for e in path:
+                long_count[e] = long_count.get(e, 0) + 1
+    candidates = [e for e, n in long_count.items() if n >= RESCUE_PARAGRAPHS]
+    if not candidates:
+        return
+    element = max(candidates, key=lambda e: depth[e])  # the innermost
+    inside = [i for i in indices if element in blocks[i].path]
+    first_long = next(i for i in inside if _is_long(blocks[i]))
+    heads = [
+        i for i in inside
+        if i < first_long and blocks[i].kind in ("title", "heading")
+        and blocks[i].link_chars <= LINK_DENSE * len(blocks[i].text)
+    ]
+    if not heads:
+        return
+    flags[element] |= ARTICLE
+    below = depth[element] + 1
+    for i in inside:
+        # Furniture nested inside the rescued article (its share bar) stays out.
+        if i >= heads[-1] and not any(
+            flags[e] & BOILER and e not in exempt for e in blocks[i].path[below:]
+        ):
+            keep[i] = True
+
+
 def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     """The content blocks in page order, each with its story container index (-1: none)."""
+    walk = judge_boxes(walk)
     blocks = walk.blocks
     if not blocks:
         return []
