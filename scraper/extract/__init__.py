@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.extract._jsonld import parse_articles
-from scraper.extract._select import LINK_DENSE, is_link_line, select
+from scraper.extract._select import LINK_DENSE, OWN_SHARE, is_link_line, own_prose, select
 from scraper.extract._text import clean_text
 from scraper.extract._walk import RawBlock, container_of, walk
 from scraper.models import Block, BlockKind, ExtractedPage
@@ -122,7 +122,11 @@ def _to_block(
     if kind in ("paragraph", "list_item"):
         if is_link_line(raw):
             kind = "link_line"
-        elif raw.links > 1 and raw.link_chars > LINK_DENSE * length:
+        elif (
+            raw.links > 1
+            and raw.link_chars > LINK_DENSE * length
+            and not own_prose(raw, OWN_SHARE)
+        ):
             if not keep_link_lists:
                 return None  # a run of links: menus, tag lists, "more on" rows
             kind = "link_line"

@@ -10,6 +10,8 @@ joins it: pages carrying several articles keep all of them, each with its own co
 
 from __future__ import annotations
 
+import re
+
 from scraper.extract._text import weighted_len
 from scraper.extract._walk import (
     ARTICLE,
@@ -40,6 +42,9 @@ TEASER_COST = 150.0  # a linked headline also cancels about one teaser summary
 # byline and lead picture caption sit above the body, not in it).
 HEAD_KINDS = frozenset({"title", "byline", "caption"})
 TITLE_REACH = 3  # how many levels above the body a headline outside any container is sought
+LEAD_BLOCKS = 3  # at most this many intro blocks are taken from just above a headless body
+LEAD_CHARS = 60  # weighted characters of a lead paragraph, at least
+ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'\u2019\u201d»)\]]*$")
 
 
 # A box named like furniture (`share`, `widget`, `comment`, <aside>) is dropped unless it
@@ -57,9 +62,17 @@ RESCUE_LONG = 120  # weighted characters of a "long" paragraph
 OWN_PROSE = 60
 
 
-def own_prose(block: RawBlock) -> bool:
-    """A sentence's worth of text outside the block's links."""
-    outside = len(block.text) - block.link_chars
+# To be kept as a paragraph, also this share of it: a sentence among a dozen pop-up links
+# counts for its element's score, but is not shown as a paragraph.
+OWN_SHARE = 0.3
+
+
+def own_prose(block: RawBlock, share: float = 0.0) -> bool:
+    """A sentence's worth of text outside the block's links (and `share` of it)."""
+    length = len(block.text)
+    outside = length - block.link_chars
+    if outside < share * length:
+        return False
     return outside >= OWN_PROSE or (
         outside >= OWN_PROSE // 3 and weighted_len(block.text) - block.link_chars >= OWN_PROSE
     )
@@ -108,13 +121,15 @@ def judge_boxes(walk: Walk) -> Walk:
     total = sum(values)
     prose: dict[int, float] = {}
     word_prose: dict[str, float] = {}
+    chars: dict[int, int] = {}  # BOILER box -> (text, link text) lengths
+    link_chars: dict[int, int] = {}
     for block, value in zip(walk.blocks, values, strict=True):
-        if not value:
-            continue
         seen: set[str] = set()
         for e in block.path:
             if flags[e] & BOILER:
                 prose[e] = prose.get(e, 0.0) + value
+                chars[e] = chars.get(e, 0) + len(block.text)
+                link_chars[e] = link_chars.get(e, 0) + block.link_chars
                 seen.add(walk.words[e])
         for word in seen:
             word_prose[word] = word_prose.get(word, 0.0) + value
@@ -123,6 +138,13 @@ def judge_boxes(walk: Walk) -> Walk:
     if total - word_prose.get("noscript", 0.0) >= MIN_BODY:
         exempt = {e for e in exempt if walk.words[e] != "noscript"}
 
+    # An <aside> keeps out what is not a rescued article, however much it holds: a long
+    # appended story in the sidebar is a story of its own, under its own heading.
+    for e in [e for e in exempt if walk.tags[e] == "aside"]:
+        inside = [i for i, b in enumerate(walk.blocks) if e in b.path]
+        if _rescue(walk.blocks, inside, flags, set()) is not None:
+            exempt.discard(e)
+
     def boxed(block: RawBlock) -> int:
         """The outermost box on the block's path that drops it, or -1."""
         return next((e for e in block.path if flags[e] & BOILER and e not in exempt), -1)
@@ -130,8 +152,11 @@ def judge_boxes(walk: Walk) -> Walk:
     outside = sum(v for b, v in zip(walk.blocks, values, strict=True) if boxed(b) < 0)
     if outside < OUTSIDE_FEW * total and outside < 2 * MIN_BODY:
         words = {w for w, p in word_prose.items() if p >= HOLDS_MOST * total} - {"noscript"}
-        # Only the boxes with prose of their own: the sidebar's link widgets stay out.
-        exempt.update(e for e, p in prose.items() if walk.words[e] in words and p >= RESCUE_LONG)
+        # Not the boxes made of links: the sidebar's link widgets stay out.
+        exempt.update(
+            e for e in prose
+            if walk.words[e] in words and link_chars[e] <= LINK_DENSE * chars[e]
+        )
     blocks = walk.blocks
     keep = [True] * len(blocks)
     dropped: dict[int, list[int]] = {}  # box -> the indices of its blocks
@@ -142,7 +167,12 @@ def judge_boxes(walk: Walk) -> Walk:
             dropped.setdefault(box, []).append(i)
     new_flags = list(flags)
     for indices in dropped.values():
-        _rescue(blocks, indices, keep, new_flags, exempt)
+        rescued = _rescue(blocks, indices, flags, exempt)
+        if rescued is not None:
+            element, kept = rescued
+            new_flags[element] |= ARTICLE
+            for i in kept:
+                keep[i] = True
     return Walk(
         blocks=[b for b, k in zip(blocks, keep, strict=True) if k],
         tags=walk.tags, parents=walk.parents, flags=new_flags, words=walk.words,
@@ -158,13 +188,12 @@ def _is_long(block: RawBlock) -> bool:
 
 
 def _rescue(
-    blocks: list[RawBlock], indices: list[int], keep: list[bool], flags: list[int],
-    exempt: set[int],
-) -> None:
-    """Keep the blocks of a real article inside a dropped box: the innermost element
-    holding RESCUE_PARAGRAPHS long paragraphs under a heading of its own, from its last
-    heading before the prose on. The box's own headings ("Related", "Newsletter") stay out;
-    the element becomes a story container."""
+    blocks: list[RawBlock], indices: list[int], flags: list[int], exempt: set[int]
+) -> tuple[int, list[int]] | None:
+    """A real article inside a dropped box: the innermost element holding
+    RESCUE_PARAGRAPHS long paragraphs under a heading of its own, and the indices of its
+    blocks from its last heading before the prose on. The box's own headings ("Related",
+    "Newsletter") stay out, and so does furniture nested in the article (its share bar)."""
     long_count: dict[int, int] = {}
     depth: dict[int, int] = {}
     for i in indices:
@@ -176,7 +205,7 @@ def _rescue(
                 long_count[e] = long_count.get(e, 0) + 1
     candidates = [e for e, n in long_count.items() if n >= RESCUE_PARAGRAPHS]
     if not candidates:
-        return
+        return None
     element = max(candidates, key=lambda e: depth[e])  # the innermost
     inside = [i for i in indices if element in blocks[i].path]
     first_long = next(i for i in inside if _is_long(blocks[i]))
@@ -186,15 +215,15 @@ def _rescue(
         and blocks[i].link_chars <= LINK_DENSE * len(blocks[i].text)
     ]
     if not heads:
-        return
-    flags[element] |= ARTICLE
+        return None
     below = depth[element] + 1
-    for i in inside:
-        # Furniture nested inside the rescued article (its share bar) stays out.
+    kept = [
+        i for i in inside
         if i >= heads[-1] and not any(
             flags[e] & BOILER and e not in exempt for e in blocks[i].path[below:]
-        ):
-            keep[i] = True
+        )
+    ]
+    return element, kept
 
 
 def select(walk: Walk) -> list[tuple[RawBlock, int]]:
@@ -252,13 +281,14 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     mixed = bool(extra) or len(stories) + len(boxes) >= 2
     main = head if head >= 0 else best
 
+    lead = _lead(walk, best, best_chain, head, body_container)
     out: list[tuple[RawBlock, int]] = []
-    for block in blocks:
+    for number, block in enumerate(blocks):
         path = block.path
         container = container_of(path, flags)
         inside = regions.intersection(path)
         if not inside:
-            if not (head in path and block.kind in HEAD_KINDS):
+            if not (head in path and block.kind in HEAD_KINDS) and number not in lead:
                 continue
             if container < 0:
                 container = body_container  # a headline above its article: the same story
@@ -269,6 +299,52 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
             container = box[0] if box else next(iter(inside & extra), main)
         out.append((block, container))
     return out
+
+
+def _is_lead(block: RawBlock) -> bool:
+    """A standfirst or intro: a sentence or more of prose, not a run of links, a dateline
+    ("Published Monday ...") or a label."""
+    return (
+        block.kind == "paragraph"
+        and block.link_chars <= LINK_DENSE * len(block.text)
+        and weighted_len(block.text) >= LEAD_CHARS
+        and ENDS_SENTENCE.search(block.text) is not None
+    )
+
+
+def _lead(
+    walk: Walk, best: int, best_chain: list[int], head: int, body_container: int
+) -> set[int]:
+    """The lead above the body: the standfirst, intro or deck that sits between the
+    headline and the chosen body (or, with no headline near, just above the body, within a
+    few levels of it). Block numbers."""
+    blocks, flags = walk.blocks, walk.flags
+    start = next((i for i, b in enumerate(blocks) if best in b.path), -1)
+    if start <= 0:
+        return set()
+    own = {-1, body_container}
+    if head >= 0:
+        titles = [i for i in range(start) if head in blocks[i].path
+                  and blocks[i].kind == "title"]
+        if titles:
+            return {
+                i for i in range(titles[-1] + 1, start)
+                if head in blocks[i].path and _is_lead(blocks[i])
+                and container_of(blocks[i].path, flags) in own
+            }
+    # No headline in reach: the prose just above the body, stopping at anything else.
+    near = set(best_chain[1 : 1 + TITLE_REACH])
+    lead: set[int] = set()
+    for i in range(start - 1, max(-1, start - 1 - LEAD_BLOCKS), -1):
+        block = blocks[i]
+        if block.kind in HEAD_KINDS:
+            continue
+        if not (near.intersection(block.path) and _is_lead(block)):
+            break
+        if container_of(block.path, flags) not in own:
+            break
+        lead.add(i)
+    return lead
 
 
 def _scores(walk: Walk) -> tuple[list[float], list[int]]:
