@@ -42,6 +42,9 @@ TEASER_COST = 150.0  # a linked headline also cancels about one teaser summary
 # byline and lead picture caption sit above the body, not in it).
 HEAD_KINDS = frozenset({"title", "byline", "caption"})
 TITLE_REACH = 3  # how many levels above the body a headline outside any container is sought
+LABEL_CHARS = 12  # weighted characters of a chart label, at most
+LABEL_RUN = 5  # tiny paragraphs in a row that make a chart, not text
+TABLE_PARTS = frozenset({"tbody", "thead", "tfoot", "tr"})
 LEAD_BLOCKS = 3  # at most this many intro blocks are taken from just above a headless body
 LEAD_CHARS = 60  # weighted characters of a lead paragraph, at least
 ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'\u2019\u201d»)\]]*$")
@@ -242,6 +245,9 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     threshold = NEAR_BEST * best_score
     near = (e for e in range(len(score)) if score[e] >= threshold)
     best = max(near, key=lambda e: (depth[e], score[e]))  # the deepest: no bare wrappers
+    # A table's body is not the body without its header row and caption.
+    while walk.tags[best] in TABLE_PARTS and parents[best] >= 0:
+        best = parents[best]
     best_chain = _chain(best, parents)  # the body and its ancestors, innermost first
 
     # The headline and byline sit next to the body, not in it: take them from the body's
@@ -298,7 +304,28 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
             box = [e for e in path if e in boxes]
             container = box[0] if box else next(iter(inside & extra), main)
         out.append((block, container))
-    return out
+    return _drop_label_runs(out)
+
+
+def _is_label(block: RawBlock) -> bool:
+    return block.kind == "paragraph" and weighted_len(block.text) < LABEL_CHARS
+
+
+def _drop_label_runs(out: list[tuple[RawBlock, int]]) -> list[tuple[RawBlock, int]]:
+    """Without runs of LABEL_RUN or more tiny paragraphs in a row, half of them numbers: the
+    axis labels and values of a chart drawn in HTML ("$915", "billion", "'17" ...)."""
+    drop: set[int] = set()
+    run_start = 0
+    for i in range(len(out) + 1):
+        if i < len(out) and _is_label(out[i][0]):
+            continue
+        numbers = sum(any(c.isdigit() for c in out[j][0].text) for j in range(run_start, i))
+        if i - run_start >= LABEL_RUN and 2 * numbers >= i - run_start:
+            drop.update(range(run_start, i))
+        run_start = i + 1
+    if not drop:
+        return out
+    return [item for i, item in enumerate(out) if i not in drop]
 
 
 def _is_lead(block: RawBlock) -> bool:
@@ -332,18 +359,24 @@ def _lead(
                 if head in blocks[i].path and _is_lead(blocks[i])
                 and container_of(blocks[i].path, flags) in own
             }
-    # No headline in reach: the prose just above the body, stopping at anything else.
+    # No headline in reach: the prose just above the body (and the subheading between
+    # them: "Films with time loops" over a list page's table), stopping at anything else.
     near = set(best_chain[1 : 1 + TITLE_REACH])
     lead: set[int] = set()
     for i in range(start - 1, max(-1, start - 1 - LEAD_BLOCKS), -1):
         block = blocks[i]
         if block.kind in HEAD_KINDS:
             continue
-        if not (near.intersection(block.path) and _is_lead(block)):
+        subheading = (
+            block.kind == "heading" and block.link_chars <= LINK_DENSE * len(block.text)
+        )
+        if not (near.intersection(block.path) and (_is_lead(block) or subheading)):
             break
         if container_of(block.path, flags) not in own:
             break
         lead.add(i)
+    if not any(_is_lead(blocks[i]) for i in lead):
+        return set()
     return lead
 
 
