@@ -45,6 +45,7 @@ TITLE_REACH = 3  # how many levels above the body a headline outside any contain
 LABEL_CHARS = 12  # weighted characters of a chart label, at most
 LABEL_RUN = 5  # tiny paragraphs in a row that make a chart, not text
 TABLE_PARTS = frozenset({"tbody", "thead", "tfoot", "tr"})
+LEAD_REACH = 5  # how many levels above the body the headline of a lead is sought
 LEAD_BLOCKS = 3  # at most this many intro blocks are taken from just above a headless body
 LEAD_CHARS = 60  # weighted characters of a lead paragraph, at least
 ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'\u2019\u201d»)\]]*$")
@@ -350,13 +351,17 @@ def _lead(
     if start <= 0:
         return set()
     own = {-1, body_container}
-    if head >= 0:
-        titles = [i for i in range(start) if head in blocks[i].path
+    # The element holding both the headline and the body: the story head, or the nearest
+    # of the body's ancestors (within LEAD_REACH levels) that holds a headline.
+    holders = [head] if head >= 0 else []
+    holders += [e for e in best_chain[1 : 1 + LEAD_REACH] if e != head]
+    for holder in holders:
+        titles = [i for i in range(start) if holder in blocks[i].path
                   and blocks[i].kind == "title"]
         if titles:
             return {
                 i for i in range(titles[-1] + 1, start)
-                if head in blocks[i].path and _is_lead(blocks[i])
+                if holder in blocks[i].path and _is_lead(blocks[i])
                 and container_of(blocks[i].path, flags) in own
             }
     # No headline in reach: the prose just above the body (and the subheading between
