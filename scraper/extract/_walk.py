@@ -176,11 +176,25 @@ _SLUG_WORDS = 5
 _TOKEN_SPLIT = re.compile(r"[-_]+")
 
 
+# Every token of every vocabulary word: a class string with none of them matches no
+# vocabulary, which one set test tells (most class strings are "css-1ygdjhk" or "col-md-8").
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_VOCABULARY_TOKENS = frozenset(
+    token
+    for source in (_FURNITURE_WORDS, _FURNITURE_LAYOUT, _BOILER_WORDS, _LAYOUT_WORDS,
+                   _BYLINE.pattern, _CAPTION.pattern, _CONTENT.pattern, _EMBED.pattern)
+    for word in re.findall(r"[a-z0-9]+", source)
+    for token in (word, word[:-1] if word.endswith("s") else word)
+)
+
+
 @lru_cache(maxsize=8192)
 def _classify(class_and_id: str) -> tuple[bool, int, str]:
     """(content word?, other role, the boilerplate word matched) of a "class id" string;
     cached: pages repeat classes."""
     words = _CAMEL.sub(r"\1-\2", class_and_id).lower()
+    if _VOCABULARY_TOKENS.isdisjoint(_NON_ALNUM.split(words)):
+        return False, NEUTRAL, ""
     if len(_TOKEN_SPLIT.findall(words)) >= _SLUG_WORDS - 1 and any(
         len(_TOKEN_SPLIT.split(t)) >= _SLUG_WORDS for t in words.split()
     ):
