@@ -26,7 +26,8 @@ _EMPTY_CELLS = re.compile(r"\|(?: \|)+")
 
 # Subtrees that never hold article text.
 SKIP_TAGS = frozenset({
-    "head", "script", "style", "template", "svg", "math", "iframe", "object",
+    "head", "script", "style", "template", "svg", "iframe", "object",
+    "annotation", "annotation-xml",  # a formula's TeX source, beside its MathML
     "embed", "canvas", "video", "audio", "map", "button", "select", "option", "input",
     "textarea", "label", "dialog", "nav", "link", "meta", "img", "picture", "source",
     "rt", "rp",  # ruby readings: a second rendering of the text beside it
