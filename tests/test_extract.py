@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -756,3 +757,33 @@ def test_a_latin1_page_declared_utf8_is_not_forced_into_utf8() -> None:
     text, codec = decode_body(data, "text/html; charset=utf-8")
     assert codec != "utf-8"
     assert "\ufffd" not in text
+
+
+def _two_regions_page(with_json_ld: bool) -> str:
+    story = ["The harbour board approved the new pontoon on Tuesday after a two-hour debate "
+             "about its cost.",
+             "Work will start in April and the pontoon should be ready for the summer sailing "
+             "season.",
+             "Boat owners will pay a small surcharge on their mooring fees for the next five "
+             "years."]
+    guide = ["Our guide to the best coastal walks this autumn, from the cliff path to the salt "
+             "marsh trail.",
+             "Pack waterproofs, check the tide tables and leave the route with someone at home "
+             "before you go.",
+             "Dogs must be kept on leads near the nesting grounds between March and the end of "
+             "July each year.",
+             "The lighthouse cafe is open at weekends and serves soup and sandwiches until four "
+             "o'clock."]
+    ld = json.dumps({"@type": "NewsArticle", "headline": "Pontoon approved",
+                     "articleBody": "\n".join(story)})
+    head = f"<script type='application/ld+json'>{ld}</script>" if with_json_ld else ""
+    return (f"<html><head>{head}</head><body>"
+            "<div class='a'>" + "".join(f"<p>{p}</p>" for p in guide) + "</div>"
+            "<div class='b'>" + "".join(f"<p>{p}</p>" for p in story) + "</div></body></html>")
+
+
+def test_json_ld_article_body_says_which_region_is_the_article() -> None:
+    blocks = extract_blocks(_two_regions_page(with_json_ld=True))
+    assert [b.text.split()[0] for b in blocks] == ["The", "Work", "Boat"]
+    # Without the metadata neither region wins: both are kept.
+    assert len(extract_blocks(_two_regions_page(with_json_ld=False))) == 7

@@ -171,7 +171,9 @@ def extract_page(
     else:
         root = tree.body or tree.root
         if root is not None:
-            chosen = [(0, raw, c) for raw, c in select(walk(root))]
+            bodies = [a.body for a in articles if a.body]
+            known = " ".join(max(bodies, key=len).lower().split()) if bodies else ""
+            chosen = [(0, raw, c) for raw, c in select(walk(root), known)]
 
     names: dict[tuple[int, int], str] = {}
     blocks: list[Block] = []

@@ -45,7 +45,10 @@ TITLE_REACH = 3  # how many levels above the body a headline outside any contain
 LABEL_CHARS = 12  # weighted characters of a chart label, at most
 LABEL_RUN = 5  # tiny paragraphs in a row that make a chart, not text
 TABLE_PARTS = frozenset({"tbody", "thead", "tfoot", "tr"})
+KNOWN_COVER = 0.6  # the blocks found in the JSON-LD articleBody cover this much of it
+KNOWN_CHARS = 40  # blocks shorter than this are not looked up there (too easily found)
 LEAD_REACH = 5  # how many levels above the body the headline of a lead is sought
+ALONE = 1.2  # a lead's own box holds no more prose than the lead itself (and a little)
 LEAD_BLOCKS = 3  # at most this many intro blocks are taken from just above a headless body
 LEAD_CHARS = 60  # weighted characters of a lead paragraph, at least
 ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'\u2019\u201d»)\]]*$")
@@ -230,8 +233,10 @@ def _rescue(
     return element, kept
 
 
-def select(walk: Walk) -> list[tuple[RawBlock, int]]:
-    """The content blocks in page order, each with its story container index (-1: none)."""
+def select(walk: Walk, known_body: str = "") -> list[tuple[RawBlock, int]]:
+    """The content blocks in page order, each with its story container index (-1: none).
+    `known_body`: the page's JSON-LD articleBody (lowercased, spaces collapsed), if any:
+    evidence of where the article is."""
     walk = judge_boxes(walk)
     blocks = walk.blocks
     if not blocks:
@@ -246,6 +251,9 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     threshold = NEAR_BEST * best_score
     near = (e for e in range(len(score)) if score[e] >= threshold)
     best = max(near, key=lambda e: (depth[e], score[e]))  # the deepest: no bare wrappers
+    known = _known_region(walk, known_body) if known_body else -1
+    if known >= 0 and score[known] >= MIN_BODY:
+        best = known
     # A table's body is not the body without its header row and caption.
     while walk.tags[best] in TABLE_PARTS and parents[best] >= 0:
         best = parents[best]
@@ -288,7 +296,7 @@ def select(walk: Walk) -> list[tuple[RawBlock, int]]:
     mixed = bool(extra) or len(stories) + len(boxes) >= 2
     main = head if head >= 0 else best
 
-    lead = _lead(walk, best, best_chain, head, body_container)
+    lead = _lead(walk, score, best, best_chain, head, body_container)
     out: list[tuple[RawBlock, int]] = []
     for number, block in enumerate(blocks):
         path = block.path
@@ -341,7 +349,8 @@ def _is_lead(block: RawBlock) -> bool:
 
 
 def _lead(
-    walk: Walk, best: int, best_chain: list[int], head: int, body_container: int
+    walk: Walk, score: list[float], best: int, best_chain: list[int], head: int,
+    body_container: int,
 ) -> set[int]:
     """The lead above the body: the standfirst, intro or deck that sits between the
     headline and the chosen body (or, with no headline near, just above the body, within a
@@ -379,10 +388,40 @@ def _lead(
             break
         if container_of(block.path, flags) not in own:
             break
+        # A lead stands alone (its own <p> or "standfirst" box): a block inside a box of
+        # more prose belongs to that box, another region above the body.
+        shared = next(e for e in block.path if e in near)
+        below = block.path[block.path.index(shared) + 1 :]
+        if below and score[below[0]] > ALONE * max(block_value(block), 1.0):
+            break
         lead.add(i)
     if not any(_is_lead(blocks[i]) for i in lead):
         return set()
     return lead
+
+
+def _known_region(walk: Walk, known_body: str) -> int:
+    """The deepest element holding nearly all the blocks found in the page's own JSON-LD
+    articleBody, when they cover most of it (the metadata says where the article is); -1
+    when there is none, or it is not on the page (a summary, another language)."""
+    n = len(walk.tags)
+    known = [0.0] * n
+    depth = [0] * n
+    found = 0
+    for block in walk.blocks:
+        if len(block.text) < KNOWN_CHARS:
+            continue
+        text = " ".join(block.text.lower().split())
+        if text not in known_body:
+            continue
+        found += len(text)
+        for d, element in enumerate(block.path):
+            known[element] += len(text)
+            depth[element] = d
+    if found < KNOWN_COVER * len(known_body):
+        return -1
+    near = [e for e in range(n) if known[e] >= NEAR_BEST * found]
+    return max(near, key=lambda e: depth[e]) if near else -1
 
 
 def _scores(walk: Walk) -> tuple[list[float], list[int]]:
