@@ -4,12 +4,17 @@ Pure and synchronous: no network, no event loop. One parse, one walk over the tr
 
 1. `exclude` selectors are removed, JSON-LD and the title are read.
 2. The walk (`_walk`) cuts the page into raw blocks, skipping what is never content
-   (scripts, nav, hidden elements, cookie/share/related/comment boxes by class and id).
-3. The selector (`_select`) keeps the blocks of the element holding the most prose and of
+   (scripts, nav, hidden elements, cookie banners and ad slots), and marks the boxes that
+   only look like furniture (`share`, `widget`, `comment`, ... by class or id, <aside>,
+   <noscript>). Text is cleaned on the way (`_text`: control characters, soft hyphens, NFC).
+3. The selector (`_select`) weighs the marked boxes by the prose they hold (dropping them,
+   keeping them, or rescuing an article from one), then keeps the blocks of the element
+   holding the most prose (or the one the JSON-LD articleBody points at), its lead, and
    every other story container (<article>, articleBody, a named content box) with a body of
    its own, so that pages carrying several articles keep all of them, each with its own
    `container`. A page with no article body at all (a section front) keeps every block.
-4. Blocks get their final kinds: a lone link is a `link_line`, a run of links is dropped.
+4. Blocks get their final kinds: a lone link is a `link_line`, a run of links is dropped
+   (a paragraph with several links but a sentence of its own is not a run).
 
 With `include`, the chosen elements are the content: everything under them is kept (what is
 never text aside: scripts, hidden elements, form controls, nested <nav>/<aside>), with no

@@ -172,9 +172,9 @@ NEUTRAL, CONTENT_WORD, FURNITURE_WORD, BOILER_WORD, BYLINE_WORD, CAPTION_WORD = 
 
 
 # An id made from a heading ("sharing-with-a-single-developer") names a section, not a box:
-# tokens of this many words or more are not read for class words.
+# ids of this many words or more are not read for class words (classes are, however long:
+# "wp-block-social-links-wrapper" is a share bar).
 _SLUG_WORDS = 5
-_TOKEN_SPLIT = re.compile(r"[-_]+")
 
 
 # Every token of every vocabulary word: a class string with none of them matches no
@@ -196,10 +196,6 @@ def _classify(class_and_id: str) -> tuple[bool, int, str]:
     words = _CAMEL.sub(r"\1-\2", class_and_id).lower()
     if _VOCABULARY_TOKENS.isdisjoint(_NON_ALNUM.split(words)):
         return False, NEUTRAL, ""
-    if len(_TOKEN_SPLIT.findall(words)) >= _SLUG_WORDS - 1 and any(
-        len(_TOKEN_SPLIT.split(t)) >= _SLUG_WORDS for t in words.split()
-    ):
-        words = " ".join(t for t in words.split() if len(_TOKEN_SPLIT.split(t)) < _SLUG_WORDS)
     if _CONTENT.search(words):
         return True, NEUTRAL, ""
     if _EMBED.search(words):
@@ -321,7 +317,10 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             role = NEUTRAL
             word = ""
             if "class" in attrs or "id" in attrs:
-                names = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+                ident = attrs.get("id") or ""
+                if ident.count("-") + ident.count("_") >= _SLUG_WORDS - 1:
+                    ident = ""  # made from a heading: names a section, not a box
+                names = f"{attrs.get('class') or ''} {ident}"
                 named_content, role, word = _classify(names)
                 content = content or named_content
                 skip = skip or role == FURNITURE_WORD
