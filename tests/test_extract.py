@@ -787,3 +787,10 @@ def test_json_ld_article_body_says_which_region_is_the_article() -> None:
     assert [b.text.split()[0] for b in blocks] == ["The", "Work", "Boat"]
     # Without the metadata neither region wins: both are kept.
     assert len(extract_blocks(_two_regions_page(with_json_ld=False))) == 7
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u02bc", "`"])
+def test_furniture_labels_match_whatever_the_apostrophe(apostrophe: str) -> None:
+    html = load("news_article.html").replace(
+        "</article>", f"<p>You{apostrophe}re offline</p></article>")
+    assert "offline" not in all_text(extract_page(html).blocks)

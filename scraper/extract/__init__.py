@@ -39,14 +39,23 @@ __all__ = ["extract_blocks", "extract_page", "text_to_page", "validate_selector"
 _SPACE = re.compile(r"\s+")
 # (<noscript> stays: some pages carry their article only there; the walk weighs it.)
 _JUNK_TAGS = ("script", "style", "template", "svg", "iframe", "object", "head")
+_APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018\u02bc`\u00b4\u2032"})
+
+
+def _label_key(text: str) -> str:
+    """A label as compared: casefolded, every apostrophe the same ("Don’t" = "Don't")."""
+    return text.casefold().translate(_APOSTROPHES)
+
+
 # Whole-block labels of ad slots and screen-reader furniture: never content, whatever box
 # holds them.
-_LABELS = frozenset({
+_LABELS = frozenset(_label_key(label) for label in (
     "advertisement", "advert", "ad", "ads", "sponsored", "sponsored content", "paid content",
     "story continues below advertisement", "article continues below advertisement",
     "continue reading below", "scroll to continue with content", "skip to main content",
-    "skip to content", "loading", "loading...", "this slideshow requires javascript.",
-})
+    "skip to content", "loading", "loading...", "loading…", "this slideshow requires javascript.",
+    "you're offline", "we're sorry, this content is not available",
+))
 _PROBE = LexborHTMLParser("<p></p>")  # selectors are validated against a tiny document
 
 
@@ -121,7 +130,7 @@ def _to_block(
     """The public block for a raw one: its final kind, or None when it is navigation."""
     kind = raw.kind
     length = len(raw.text)
-    if length < 40 and raw.text.lower() in _LABELS:
+    if length < 40 and _label_key(raw.text) in _LABELS:
         return None
     href = raw.href
     if kind in ("paragraph", "list_item"):
