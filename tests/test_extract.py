@@ -791,6 +791,8 @@ def test_json_ld_article_body_says_which_region_is_the_article() -> None:
 
 @pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u02bc", "`"])
 def test_furniture_labels_match_whatever_the_apostrophe(apostrophe: str) -> None:
-    html = load("news_article.html").replace(
-        "</article>", f"<p>You{apostrophe}re offline</p></article>")
-    assert "offline" not in all_text(extract_page(html).blocks)
+    def page_with(line: str) -> str:
+        return load("news_article.html").replace("<p>Finally.</p>", f"<p>Finally.</p><p>{line}</p>")
+
+    assert "outside" in all_text(extract_page(page_with("You’re outside")).blocks)
+    assert "offline" not in all_text(extract_page(page_with(f"You{apostrophe}re offline")).blocks)
