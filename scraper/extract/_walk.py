@@ -362,7 +362,9 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             if itemtype.endswith(("Article", "BlogPosting", "NewsArticle")):
                 flag |= STORY
 
-        is_block = tag in BLOCK_TAGS
+        # An inline caption (<span class="newsCaption">) is a block of its own: merged
+        # into the text around it, it would read as a paragraph.
+        is_block = tag in BLOCK_TAGS or (kind is not None and kind[0] == "caption")
         if tag == "tr":
             # A row holding block content is page layout: its cells are plain blocks.
             layout = node.css_first(_LAYOUT_ROW) is not None
