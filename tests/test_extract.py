@@ -796,3 +796,26 @@ def test_furniture_labels_match_whatever_the_apostrophe(apostrophe: str) -> None
 
     assert "outside" in all_text(extract_page(page_with("You’re outside")).blocks)
     assert "offline" not in all_text(extract_page(page_with(f"You{apostrophe}re offline")).blocks)
+
+
+def test_an_aside_article_whose_body_sits_beside_its_heading_is_rescued() -> None:
+    # The card's heading and its body are siblings: the body <div> alone has no heading.
+    html = (load("aside_appended.html")
+            .replace("<h2>Lighthouse keeper", "<div class='card-head'><h2>Lighthouse keeper")
+            .replace("museum</h2>", "museum</h2></div><div class='card-body'>")
+            .replace("on the ferry.</p>\n      </div>", "on the ferry.</p>\n      </div></div>"))
+    page = extract_page(html)
+    heading = find(page.blocks, "Lighthouse keeper's cottage to become a museum")
+    assert heading.container != find(page.blocks, "The island ferry will run").container
+    assert find(page.blocks, "The museum is expected to open").container == heading.container
+    assert "Up next" not in all_text(page.blocks)
+
+
+def test_a_comment_section_is_never_rescued_as_a_story() -> None:
+    comment = ("<li class='comment'><p>{}</p></li>")
+    long = ("I have lived on the island for forty years and the ferry has never been this "
+            "unreliable, even in the worst winters we had in the eighties.")
+    html = load("aside_appended.html").replace(
+        "</main>", "<section class='comments'><h3>3 comments</h3><ol>"
+        + "".join(comment.format(f"{long} ({i})") for i in range(3)) + "</ol></section></main>")
+    assert "forty years" not in all_text(extract_page(html).blocks)

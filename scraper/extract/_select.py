@@ -64,6 +64,8 @@ OUTSIDE_FEW = 0.25
 # at least this many long paragraphs of prose.
 RESCUE_PARAGRAPHS = 3
 RESCUE_LONG = 120  # weighted characters of a "long" paragraph
+# Boxes whose long paragraphs under a heading are still not a story: a comment section.
+NEVER_STORIES = frozenset({"comment", "comments", "disqus"})
 # Prose outside the links: a paragraph with several inline links is still prose when this
 # much of its text (weighted) is not link text.
 OWN_PROSE = 60
@@ -173,7 +175,9 @@ def judge_boxes(walk: Walk) -> Walk:
             keep[i] = False
             dropped.setdefault(box, []).append(i)
     new_flags = list(flags)
-    for indices in dropped.values():
+    for box, indices in dropped.items():
+        if walk.words[box] in NEVER_STORIES:
+            continue
         rescued = _rescue(blocks, indices, flags, exempt)
         if rescued is not None:
             element, kept = rescued
@@ -187,10 +191,12 @@ def judge_boxes(walk: Walk) -> Walk:
 
 
 def _is_long(block: RawBlock) -> bool:
+    """A long paragraph of prose (sentences, not a list of sources or links)."""
     return (
         block.kind in ("paragraph", "quote")
         and block.link_chars <= LINK_DENSE * len(block.text)
         and weighted_len(block.text) >= RESCUE_LONG
+        and ENDS_SENTENCE.search(block.text) is not None
     )
 
 
@@ -213,15 +219,19 @@ def _rescue(
     candidates = [e for e, n in long_count.items() if n >= RESCUE_PARAGRAPHS]
     if not candidates:
         return None
-    element = max(candidates, key=lambda e: depth[e])  # the innermost
-    inside = [i for i in indices if element in blocks[i].path]
-    first_long = next(i for i in inside if _is_long(blocks[i]))
-    heads = [
-        i for i in inside
-        if i < first_long and blocks[i].kind in ("title", "heading")
-        and blocks[i].link_chars <= LINK_DENSE * len(blocks[i].text)
-    ]
-    if not heads:
+    # The innermost element whose prose has a heading of its own above it (a story card's
+    # body <div> has none: its card has).
+    for element in sorted(candidates, key=lambda e: -depth[e]):
+        inside = [i for i in indices if element in blocks[i].path]
+        first_long = next(i for i in inside if _is_long(blocks[i]))
+        heads = [
+            i for i in inside
+            if i < first_long and blocks[i].kind in ("title", "heading")
+            and blocks[i].link_chars <= LINK_DENSE * len(blocks[i].text)
+        ]
+        if heads:
+            break
+    else:
         return None
     below = depth[element] + 1
     kept = [
