@@ -812,10 +812,11 @@ def test_an_aside_article_whose_body_sits_beside_its_heading_is_rescued() -> Non
 
 
 def test_a_comment_section_is_never_rescued_as_a_story() -> None:
-    comment = ("<li class='comment'><p>{}</p></li>")
+    # The posts themselves carry no class word: only the section says "comments".
+    comment = "<div class='c-item'><p class='author'>Islander</p><p>{}</p></div>"
     long = ("I have lived on the island for forty years and the ferry has never been this "
             "unreliable, even in the worst winters we had in the eighties.")
     html = load("aside_appended.html").replace(
-        "</main>", "<section class='comments'><h3>3 comments</h3><ol>"
-        + "".join(comment.format(f"{long} ({i})") for i in range(3)) + "</ol></section></main>")
+        "</main>", "<section class='comments'><h3>3 comments</h3><div>"
+        + "".join(comment.format(f"({i}) {long}") for i in range(3)) + "</div></section></main>")
     assert "forty years" not in all_text(extract_page(html).blocks)
