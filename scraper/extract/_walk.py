@@ -236,7 +236,10 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
 
     def flush() -> None:
         nonlocal link_chars, links, href, meta_chars
-        text = " ".join(clean_text("".join(buf)).split())
+        text = "".join(buf)
+        if dirty:
+            text = clean_text(text)
+        text = " ".join(text.split())
         buf.clear()
         if text and text != "|":
             kind, level = kinds[-1]
@@ -267,7 +270,10 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
                 href = link[0]
         meta_chars = 0
 
-    wrapper_chars = 0.6 * len(root.text()) if filter_boilerplate else 0.0
+    all_text = root.text()
+    wrapper_chars = 0.6 * len(all_text) if filter_boilerplate else 0.0
+    # Most pages need no cleaning at all: one look at the whole text says so.
+    dirty = clean_text(all_text) != all_text
     stack: list[tuple[bool, object]] = [(False, root)]
     while stack:
         leaving, item = stack.pop()
@@ -403,9 +409,9 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             kinds.append(kind)
             pushed = True
         stack.append((True, (is_block, pushed, is_link, is_meta)))
-        children = list(node.iter(include_text=True))
+        children = [(False, child) for child in node.iter(include_text=True)]
         children.reverse()
-        stack.extend((False, child) for child in children)
+        stack.extend(children)
     flush()
     return out
 
