@@ -820,3 +820,17 @@ def test_a_comment_section_is_never_rescued_as_a_story() -> None:
         "</main>", "<section class='comments'><h3>3 comments</h3><div>"
         + "".join(comment.format(f"({i}) {long}") for i in range(3)) + "</div></section></main>")
     assert "forty years" not in all_text(extract_page(html).blocks)
+
+
+def test_a_section_front_keeps_its_teasers_but_not_its_named_boxes() -> None:
+    html = (
+        "<html><body><div class='main-menu'><a href='/'>Home</a> <a href='/sport'>Sport</a>"
+        "</div><main>"
+        "<h2><a href='/ferry'>Ferry strike called</a></h2><p>Crews walk out.</p>"
+        "<div class='share-bar'><a href='https://x.example/s'>Share on X</a></div>"
+        "<h2><a href='/library'>Library wins award</a></h2><p>Judges praise windows.</p>"
+        "</main><div class='sidebar'><h3>Follow us</h3></div></body></html>"
+    )
+    texts = [b.text for b in extract_blocks(html)]
+    assert texts == ["Ferry strike called", "Crews walk out.", "Library wins award",
+                     "Judges praise windows."]

@@ -142,7 +142,8 @@ def judge_boxes(walk: Walk) -> Walk:
                 seen.add(walk.words[e])
         for word in seen:
             word_prose[word] = word_prose.get(word, 0.0) + value
-    exempt = {e for e, p in prose.items() if p >= HOLDS_MOST * total}
+    # (A page with no prose at all, a section front of links, exempts nothing.)
+    exempt = {e for e, p in prose.items() if p > 0 and p >= HOLDS_MOST * total}
     # <noscript> is the article only on a page that has none without it.
     if total - word_prose.get("noscript", 0.0) >= MIN_BODY:
         exempt = {e for e in exempt if walk.words[e] != "noscript"}
@@ -160,7 +161,8 @@ def judge_boxes(walk: Walk) -> Walk:
 
     outside = sum(v for b, v in zip(walk.blocks, values, strict=True) if boxed(b) < 0)
     if outside < OUTSIDE_FEW * total and outside < 2 * MIN_BODY:
-        words = {w for w, p in word_prose.items() if p >= HOLDS_MOST * total} - {"noscript"}
+        words = {w for w, p in word_prose.items() if p > 0 and p >= HOLDS_MOST * total}
+        words.discard("noscript")
         # Not the boxes made of links: the sidebar's link widgets stay out.
         exempt.update(
             e for e in prose
