@@ -834,3 +834,23 @@ def test_a_section_front_keeps_its_teasers_but_not_its_named_boxes() -> None:
     texts = [b.text for b in extract_blocks(html)]
     assert texts == ["Ferry strike called", "Crews walk out.", "Library wins award",
                      "Judges praise windows."]
+
+
+def test_bench_halves_are_stable_and_about_even() -> None:
+    bench = load_bench()
+    names = [f"page-{i}" for i in range(400)]
+    halves = [bench.half_of(n) for n in names]
+    assert halves == [bench.half_of(n) for n in names]  # a hash of the name, not random
+    assert set(halves) == {"tune", "report"}
+    assert 150 < halves.count("tune") < 250
+
+
+@pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="shared benchmark folder not present")
+def test_bench_table_has_both_halves_and_the_whole_set() -> None:
+    bench = load_bench()
+    scores = bench.run(BENCH_DIR, limit=6, trafilatura=False)
+    table = bench.format_table(scores, label="half")
+    rows = [line.split()[0] for line in table.splitlines()[2:]]
+    assert rows == ["tune", "report", "all"]
+    pages = [int(line.split()[2]) for line in table.splitlines()[2:]]
+    assert pages[0] + pages[1] == pages[2] == 6
