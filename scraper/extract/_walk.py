@@ -45,6 +45,11 @@ SKIP_ROLES = frozenset({
     "menu", "menubar", "toolbar",
 })
 
+# Elements whose whitespace-only text children never matter (they sit between <li>, <tr>,
+# <td> ...): skipped without a look, a large share of a pretty-printed page's nodes.
+_LIST_PARENTS = frozenset({
+    "html", "body", "ul", "ol", "dl", "table", "thead", "tbody", "tfoot", "tr", "select",
+})
 CARD_CHARS = 300  # a link around blocks holding at most this much text is a card
 
 # Tags that end the running block of inline text.
@@ -409,7 +414,10 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             kinds.append(kind)
             pushed = True
         stack.append((True, (is_block, pushed, is_link, is_meta)))
-        children = [(False, child) for child in node.iter(include_text=True)]
+        children = [
+            (False, child)
+            for child in node.iter(include_text=True, skip_empty=tag in _LIST_PARENTS)
+        ]
         children.reverse()
         stack.extend(children)
     flush()
