@@ -854,3 +854,14 @@ def test_bench_table_has_both_halves_and_the_whole_set() -> None:
     assert rows == ["tune", "report", "all"]
     pages = [int(line.split()[2]) for line in table.splitlines()[2:]]
     assert pages[0] + pages[1] == pages[2] == 6
+
+
+def test_a_teaser_between_headline_and_body_is_not_the_lead() -> None:
+    teaser = ("<div class='card'><h3><a href='/news/dams'>Why the valley built its dams"
+              "</a></h3><p>A century of reservoirs, from the Victorian engineers to the last "
+              "dam finished in 1962.</p></div>")
+    html = load("standfirst.html").replace("<div class=\"article-body\">",
+                                           teaser + "<div class=\"article-body\">")
+    text = all_text(extract_page(html).blocks)
+    assert "Water company says hosepipe ban" in text  # the standfirst is still the lead
+    assert "A century of reservoirs" not in text

@@ -49,6 +49,7 @@ KNOWN_COVER = 0.6  # the blocks found in the JSON-LD articleBody cover this much
 KNOWN_CHARS = 40  # blocks shorter than this are not looked up there (too easily found)
 LEAD_REACH = 5  # how many levels above the body the headline of a lead is sought
 ALONE = 1.2  # a lead's own box holds no more prose than the lead itself (and a little)
+LEAD_OTHER = 0.8  # ... and no less: a linked headline in it would cost its score
 LEAD_BLOCKS = 3  # at most this many intro blocks are taken from just above a headless body
 LEAD_CHARS = 60  # weighted characters of a lead paragraph, at least
 ENDS_SENTENCE = re.compile(r"[.!?。！？…][\"'\u2019\u201d»)\]]*$")
@@ -372,6 +373,7 @@ def _lead(
     if start <= 0:
         return set()
     own = {-1, body_container}
+    chain = set(best_chain)
     # The element holding both the headline and the body: the story head, or the nearest
     # of the body's ancestors (within LEAD_REACH levels) that holds a headline.
     holders = [head] if head >= 0 else []
@@ -384,6 +386,7 @@ def _lead(
                 i for i in range(titles[-1] + 1, start)
                 if holder in blocks[i].path and _is_lead(blocks[i])
                 and container_of(blocks[i].path, flags) in own
+                and _stands_alone(blocks[i], score, chain)
             }
     # No headline in reach: the prose just above the body (and the subheading between
     # them: "Films with time loops" over a list page's table), stopping at anything else.
@@ -400,16 +403,24 @@ def _lead(
             break
         if container_of(block.path, flags) not in own:
             break
-        # A lead stands alone (its own <p> or "standfirst" box): a block inside a box of
-        # more prose belongs to that box, another region above the body.
-        shared = next(e for e in block.path if e in near)
-        below = block.path[block.path.index(shared) + 1 :]
-        if below and score[below[0]] > ALONE * max(block_value(block), 1.0):
+        if not _stands_alone(block, score, chain):
             break
         lead.add(i)
     if not any(_is_lead(blocks[i]) for i in lead):
         return set()
     return lead
+
+
+def _stands_alone(block: RawBlock, score: list[float], chain: set[int]) -> bool:
+    """A lead stands alone (its own <p>, or a "standfirst" box with a byline): the box that
+    holds it beside the body holds no other prose (another region above the body) and no
+    linked headline (a teaser card)."""
+    path = block.path
+    shared = max(i for i, e in enumerate(path) if e in chain)
+    if shared + 1 >= len(path):
+        return True
+    value = max(block_value(block), 1.0)
+    return LEAD_OTHER * value <= score[path[shared + 1]] <= ALONE * value
 
 
 def _known_region(walk: Walk, known_body: str) -> int:
