@@ -151,11 +151,26 @@ def _known_codec(name: str | None) -> str | None:
         return None
 
 
+# Lead bytes of UTF-8 multi-byte sequences.
+_UTF8_LEADS = bytes(range(0xC2, 0xF5))
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """UTF-8 with a few broken bytes (a truncated character, one bad byte from a template),
+    not another encoding: more valid multi-byte characters than broken sequences. Latin-1
+    or Shift_JIS text read as UTF-8 fails at nearly every non-ASCII byte."""
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")  # minus real U+FFFDs
+    leads = len(body) - len(body.translate(None, _UTF8_LEADS))
+    return leads - bad > bad
+
+
 def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
     """Bytes -> (text, encoding): header charset, then BOM / <meta>, then detection.
 
     A declared charset that does not decode the bytes is ignored (sites lie), and
-    undecodable bytes become U+FFFD rather than an error.
+    undecodable bytes become U+FFFD rather than an error. UTF-8 with a few bad bytes stays
+    UTF-8 (with U+FFFD for them): guessing a legacy codec would garble the whole page.
     """
     for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
                       (codecs.BOM_UTF16_BE, "utf-16")):
@@ -177,11 +192,14 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
             try:
                 return body.decode(codec), codec
             except UnicodeDecodeError:
+                if codec == "utf-8" and _mostly_utf8(body):
+                    return body.decode("utf-8", errors="replace"), "utf-8"
                 continue
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        pass
+        if _mostly_utf8(body):
+            return body.decode("utf-8", errors="replace"), "utf-8"
     best = from_bytes(body[:200_000]).best()
     codec = _known_codec(best.encoding) if best else None
     codec = codec or "utf-8"

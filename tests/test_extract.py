@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -454,3 +455,413 @@ def test_empty_table_cells_leave_single_separators() -> None:
             "</table></article></body></html>")
     rows = [b.text for b in extract_page(html).blocks if b.kind == "table"]
     assert rows == ["Name | Score", "Ana | 9"]
+
+
+# --- class/id words are evidence, not verdicts (issue 13) ----------------------------
+
+
+def texts_of(page: ExtractedPage, *kinds: str) -> list[str]:
+    return [b.text for b in page.blocks if not kinds or b.kind in kinds]
+
+
+def test_the_only_content_wrapper_named_share_is_kept() -> None:
+    # A WordPress theme's `entry themeform share` holds the whole post; the headline sits
+    # outside it, and the sidebar and comments outweigh it in text.
+    page = extract_page(load("wp_share_wrapper.html"))
+    paragraphs = texts_of(page, "paragraph")
+    assert paragraphs[0].startswith("The February floods took out eleven metres")
+    assert paragraphs[-1].startswith("The copes went on last")
+    assert len(paragraphs) == 6
+    assert "Building it back" in texts_of(page, "heading")
+    text = all_text(page.blocks)
+    for furniture in ("Tweet", "Recent Posts", "Archives", "Moorside Meg", "Batter frames make",
+                      "Lime mortar for beginners", "Proudly made"):
+        assert furniture in load("wp_share_wrapper.html")
+        assert furniture not in text
+
+
+def test_a_page_of_elementor_widget_blocks_keeps_every_text_widget() -> None:
+    page = extract_page(load("elementor_widgets.html"))
+    assert texts_of(page, "title") == ["Unser neuer Hofladen ist eröffnet"]
+    assert texts_of(page, "heading") == ["Öffnungszeiten"]
+    paragraphs = texts_of(page, "paragraph")
+    assert [p.split()[0] for p in paragraphs] == ["Nach", "Im", "Geöffnet", "Wer"]
+    text = all_text(page.blocks)
+    for furniture in ("Neueste Beiträge", "Tomatensorten", "Teilen", "Impressum", "Kontakt"):
+        assert furniture not in text
+
+
+def test_a_forum_thread_of_comment_posts_keeps_every_post() -> None:
+    page = extract_page(load("forum_thread.html"))
+    paragraphs = texts_of(page, "paragraph")
+    assert [p.split()[0] for p in paragraphs] == ["Pulling", "Is", "Sounds", "No", "Check"]
+    assert texts_of(page, "title") == ["Clutch judder on a 2009 estate"]
+    text = all_text(page.blocks)
+    for furniture in ("Similar threads", "Flywheel noise at idle", "Reply", "Report", "Next",
+                      "run by volunteers"):
+        assert furniture not in text
+
+
+@pytest.mark.parametrize("names", [
+    "sidebar_content",  # a main column named like a sidebar
+    "hidden-contents-menu",
+    "readmore-body",
+    "entry sharing",
+    "widget Blog",  # Blogger's post wrapper
+    "comment-live post",  # a live ticker's entries
+    "cmp-text",
+])
+def test_a_wrapper_holding_most_of_the_prose_is_kept_whatever_its_name(names: str) -> None:
+    html = load("named_wrapper.html").replace("{CLASS}", names)
+    page = extract_page(html)
+    paragraphs = texts_of(page, "paragraph")
+    assert len(paragraphs) == 4
+    assert paragraphs[0].startswith("The parish council has reopened")
+    assert texts_of(page, "title") == ["Allotment waiting list reopens"]
+    text = all_text(page.blocks)
+    for furniture in ("Quick links", "Report a pothole", "Upcoming meetings", "Privacy notice"):
+        assert furniture not in text
+
+
+def test_adobe_cmp_text_blocks_are_the_article() -> None:
+    page = extract_page(load("cmp_text.html"))
+    assert [p.split()[0] for p in texts_of(page, "paragraph")] == ["La", "Les", "Pendant"]
+    assert "Mentions légales" not in all_text(page.blocks)
+
+
+def test_boilerplate_words_still_drop_small_boxes_beside_a_body() -> None:
+    # The same words, on boxes that hold little of the page's prose: still furniture.
+    page = extract_page(load("named_wrapper.html").replace("{CLASS}", "entry-content").replace(
+        '<div class="right-column">', '<div class="share-box"><p>Share this page with a '
+        'neighbour who might want a plot.</p></div><div class="right-column">'))
+    assert "Share this page" not in all_text(page.blocks)
+    assert len(texts_of(page, "paragraph")) == 4
+
+
+# --- the lead, the region, rescued articles -------------------------------------------
+
+
+def test_the_standfirst_between_headline_and_body_is_kept() -> None:
+    page = extract_page(load("standfirst.html"))
+    texts = all_text(page.blocks).splitlines()
+    assert texts[0] == "Reservoir levels fall to a ten-year low after the dry summer"
+    assert texts[1].startswith("Water company says hosepipe ban will stay")
+    assert find(page.blocks, "Water company says").kind == "paragraph"
+    assert "More on this story" not in all_text(page.blocks)
+    assert "Valley Post, Market Street" not in all_text(page.blocks)
+
+
+def test_gallery_captions_donation_box_and_teasers_do_not_win_or_join() -> None:
+    page = extract_page(load("wrong_regions.html"))
+    assert texts_of(page, "title") == ["Episode 41: The night shift"]
+    assert [p.split()[0] for p in texts_of(page, "paragraph")] == ["In", "The", "At"]
+    text = all_text(page.blocks)
+    for other in ("harbour at dusk", "Support independent local radio", "small monthly gift",
+                  "Lifeboat day", "last barrel maker"):
+        assert other not in text
+
+
+def test_an_article_appended_inside_an_aside_is_rescued_without_the_sidebar() -> None:
+    page = extract_page(load("aside_appended.html"))
+    first = find(page.blocks, "The island ferry will run").container
+    heading = find(page.blocks, "Lighthouse keeper's cottage to become a museum")
+    assert heading.kind == "heading"
+    assert heading.container and heading.container != first
+    body = [b for b in page.blocks if b.container == heading.container and b.kind == "paragraph"]
+    assert len(body) == 4
+    assert body[0].text.startswith("The empty keeper's cottage")
+    text = all_text(page.blocks)
+    for furniture in ("Up next", "Most read", "Get the Gazette", "Harbour lights",
+                      "Every weekday at seven"):
+        assert furniture not in text
+
+
+def test_a_short_sidebar_aside_stays_out() -> None:
+    html = load("aside_appended.html")
+    start, end = html.index('<div class="next-story">'), html.index("</aside>")
+    page = extract_page(html[:start] + html[end:])
+    assert len({b.container for b in page.blocks}) == 1
+    assert "Most read" not in all_text(page.blocks)
+
+
+def test_an_article_only_in_noscript_is_used() -> None:
+    page = extract_page(load("noscript_only.html"))
+    assert texts_of(page, "title") == ["Timetable changes from Monday"]
+    assert len(texts_of(page, "paragraph")) == 3
+    assert "enable JavaScript" not in all_text(page.blocks)
+    assert "Loading" not in all_text(page.blocks)
+
+
+def test_noscript_beside_a_real_article_is_ignored() -> None:
+    html = load("news_article.html").replace(
+        "</body>", "<noscript><p>This page works best with JavaScript turned on, so please "
+        "enable it in your browser settings to see comments and videos.</p></noscript></body>")
+    assert "works best with JavaScript" not in all_text(extract_page(html).blocks)
+
+
+# --- text -----------------------------------------------------------------------------
+
+
+def test_ruby_readings_are_dropped_and_short_cjk_paragraphs_are_a_body() -> None:
+    page = extract_page(load("ruby_ja.html"))
+    assert texts_of(page, "title") == ["町の図書館が改装オープン"]
+    assert texts_of(page, "paragraph") == [
+        "港町の中央図書館が一日、半年ぶりに再開した。",
+        "子ども向けの絵本コーナーが二倍に広がった。",
+        "館長は「多くの人に来てほしい」と話した。",
+        "開館時間は午前九時から午後七時まで。",
+    ]
+    # CJK paragraphs are short in characters: the page still has an article body, so the
+    # ranking beside it is not taken for content.
+    assert "アクセスランキング" not in all_text(page.blocks)
+    assert "としょかん" not in all_text(page.blocks)
+
+
+def test_soft_hyphens_go_and_text_is_nfc() -> None:
+    html = ("<html><head><title>Cafe\u0301 news</title></head><body><article><h1>Kaffee"
+            "\u00adhaus\u00adbesitzer</h1><p>Die Caf\u0065\u0301-Besitzerin er\u00adzählt von "
+            "ihrem Kaffee\u00adhaus am Markt und von den Gäs\u00adten, die seit Jahren kommen."
+            "</p></article></body></html>")
+    page = extract_page(html)
+    assert texts_of(page, "title") == ["Kaffeehausbesitzer"]
+    paragraph = texts_of(page, "paragraph")[0]
+    assert paragraph.startswith("Die Caf\u00e9-Besitzerin erzählt von ihrem Kaffeehaus")
+    assert "\u00ad" not in paragraph and "\u0301" not in paragraph
+    assert page.title == "Caf\u00e9 news"
+
+
+def test_control_characters_and_escape_sequences_are_stripped() -> None:
+    # A title that sets the terminal's window title and clears the screen, C1 controls,
+    # NULs, and an 8-bit CSI, as raw characters and as character references.
+    html = ("<html><head><title>Harbour\x1b]0;pwned\x07 news\x1b[2J</title>"
+            '<meta property="og:title" content="Harbour &#27;[31mnews&#27;[0m\x9b1m today">'
+            "</head><body><article><h1>Storm\x00 warning\x1b[H\x1b[2J issued</h1>"
+            "<p>Gales are expected\x85 along the coast\x07 from Thursday evening, the "
+            "forecasters said, with gusts of\x1bc seventy miles an hour on exposed headlands."
+            "</p></article>"
+            '<script type="application/ld+json">{"@type": "NewsArticle", "headline": '
+            '"Storm \\u001b]2;owned\\u0007warning", "articleBody": "Gales\\u009b2J expected"}'
+            "</script></body></html>")
+    page = extract_page(html)
+    assert page.title == "Harbour news today"
+    assert texts_of(page, "title") == ["Storm warning issued"]
+    assert texts_of(page, "paragraph")[0].startswith("Gales are expected along the coast from")
+    assert page.articles[0].headline == "Storm warning"
+    assert page.articles[0].body == "Gales expected"
+    everything = "".join([page.title or "", *texts_of(page), page.articles[0].headline or ""])
+    assert not [c for c in everything if ord(c) < 32 or 0x7F <= ord(c) <= 0x9F]
+
+
+def test_text_to_page_strips_control_characters_too() -> None:
+    page = text_to_page("Title\x1b]0;x\x07 line\nsecond\x9b2J line\n")
+    assert [b.text for b in page.blocks] == ["Title line", "second line"]
+
+
+# --- link blocks ----------------------------------------------------------------------
+
+
+def test_a_card_wrapped_in_one_link_keeps_its_link() -> None:
+    blocks = extract_blocks(load("link_blocks.html"), url="https://mills.example/2026/06/x/",
+                            include=(".post-cards",))
+    assert [(b.kind, b.href) for b in blocks] == [
+        ("link_line", "https://mills.example/2026/05/water-wheel-bearings/"),
+        ("link_line", "https://mills.example/2026/05/water-wheel-bearings/"),
+        ("link_line", "https://mills.example/2026/07/millpond-silt/"),
+        ("link_line", "https://mills.example/2026/07/millpond-silt/"),
+    ]
+
+
+def test_a_long_stretch_inside_one_link_is_still_prose() -> None:
+    # An unclosed <a> that the parser stretches over the article is markup gone wrong.
+    paragraphs = "".join(f"<p>Paragraph {i} of the story, which the parser has put inside a "
+                         "link that was never closed by the page's template.</p>"
+                         for i in range(6))
+    blocks = extract_blocks(f"<html><body><a href='/x'><div>{paragraphs}</div></a></body>"
+                            "</html>")
+    assert [b.kind for b in blocks] == ["paragraph"] * 6
+
+
+def test_prose_with_several_inline_links_is_kept_as_a_paragraph() -> None:
+    page = extract_page(load("link_blocks.html"))
+    block = find(page.blocks, "Volunteers rebuilt the gates")
+    assert block.kind == "paragraph"
+    assert block.href is None
+    assert "Previous post" not in all_text(page.blocks)
+
+
+def test_a_run_of_links_is_still_dropped() -> None:
+    html = load("news_article.html").replace(
+        "</article>", "<p><a href='/a'>Harbour</a> | <a href='/b'>Weather and tides</a> | "
+        "<a href='/c'>Council meetings</a> | <a href='/d'>Letters to the editor</a></p>"
+        "</article>")
+    assert "Letters to the editor" not in all_text(extract_page(html).blocks)
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "`", "\u00b4"])
+def test_dont_miss_is_a_teaser_marker_whatever_the_apostrophe(apostrophe: str) -> None:
+    from scraper.stories._page import MARKER
+    from scraper.stories._text import normalise
+
+    assert MARKER.fullmatch(normalise(f"Don{apostrophe}t Miss")) is not None
+    assert MARKER.fullmatch(normalise(f"DON{apostrophe}T MISS")) is not None
+
+
+# --- hostile JSON-LD ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", [
+    "[" * 1000 + "]" * 1000,
+    '{"@type": "NewsArticle", "x": ' * 1000 + "1" + "}" * 1000,
+    '{"a": ' * 5000 + "null" + "}" * 5000,
+])
+def test_deeply_nested_json_ld_is_ignored_without_recursion_error(script: str) -> None:
+    html = (f'<html><head><script type="application/ld+json">{script}</script>'
+            '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Kept"}'
+            "</script></head><body><p>Body text.</p></body></html>")
+    page = extract_page(html)
+    assert [a.headline for a in page.articles] == ["Kept"]
+    assert texts_of(page) == ["Body text."]
+
+
+def test_json_ld_nested_within_the_limit_is_still_read() -> None:
+    inner = '{"@type": "NewsArticle", "headline": "Deep but fine", "about": ' + (
+        "[" * 50 + "1" + "]" * 50) + "}"
+    html = (f'<html><head><script type="application/ld+json">{{"@graph": [{inner}]}}'
+            "</script></head><body><p>x</p></body></html>")
+    assert [a.headline for a in extract_page(html).articles] == ["Deep but fine"]
+
+
+# --- decoding (fetch.decode_body) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "text/html", None])
+def test_a_near_utf8_page_with_one_bad_byte_decodes_as_utf8(content_type: str | None) -> None:
+    from scraper.fetch import decode_body
+
+    data = (FIXTURES / "near_utf8.html").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")  # the fixture really carries a bad byte
+    text, codec = decode_body(data, content_type)
+    assert codec == "utf-8"
+    assert text.count("\ufffd") == 1
+    page = extract_page(text)
+    assert texts_of(page, "title") == ["Remont mostu na Wiśle potrwa do jesieni"]
+    assert "Kierowcy jadący z Łodzi do Płocka" in all_text(page.blocks)
+
+
+def test_a_latin1_page_declared_utf8_is_not_forced_into_utf8() -> None:
+    from scraper.fetch import decode_body
+
+    data = ("<html><body><p>" + "Ça coûte très cher à Zürich, déjà vu, élève. " * 20
+            + "</p></body></html>").encode("latin-1")
+    text, codec = decode_body(data, "text/html; charset=utf-8")
+    assert codec != "utf-8"
+    assert "\ufffd" not in text
+
+
+def _two_regions_page(with_json_ld: bool) -> str:
+    story = ["The harbour board approved the new pontoon on Tuesday after a two-hour debate "
+             "about its cost.",
+             "Work will start in April and the pontoon should be ready for the summer sailing "
+             "season.",
+             "Boat owners will pay a small surcharge on their mooring fees for the next five "
+             "years."]
+    guide = ["Our guide to the best coastal walks this autumn, from the cliff path to the salt "
+             "marsh trail.",
+             "Pack waterproofs, check the tide tables and leave the route with someone at home "
+             "before you go.",
+             "Dogs must be kept on leads near the nesting grounds between March and the end of "
+             "July each year.",
+             "The lighthouse cafe is open at weekends and serves soup and sandwiches until four "
+             "o'clock."]
+    ld = json.dumps({"@type": "NewsArticle", "headline": "Pontoon approved",
+                     "articleBody": "\n".join(story)})
+    head = f"<script type='application/ld+json'>{ld}</script>" if with_json_ld else ""
+    return (f"<html><head>{head}</head><body>"
+            "<div class='a'>" + "".join(f"<p>{p}</p>" for p in guide) + "</div>"
+            "<div class='b'>" + "".join(f"<p>{p}</p>" for p in story) + "</div></body></html>")
+
+
+def test_json_ld_article_body_says_which_region_is_the_article() -> None:
+    blocks = extract_blocks(_two_regions_page(with_json_ld=True))
+    assert [b.text.split()[0] for b in blocks] == ["The", "Work", "Boat"]
+    # Without the metadata neither region wins: both are kept.
+    assert len(extract_blocks(_two_regions_page(with_json_ld=False))) == 7
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u02bc", "`"])
+def test_furniture_labels_match_whatever_the_apostrophe(apostrophe: str) -> None:
+    def page_with(line: str) -> str:
+        return load("news_article.html").replace("<p>Finally.</p>", f"<p>Finally.</p><p>{line}</p>")
+
+    assert "outside" in all_text(extract_page(page_with("You’re outside")).blocks)
+    assert "offline" not in all_text(extract_page(page_with(f"You{apostrophe}re offline")).blocks)
+
+
+def test_an_aside_article_whose_body_sits_beside_its_heading_is_rescued() -> None:
+    # The card's heading and its body are siblings: the body <div> alone has no heading.
+    html = (load("aside_appended.html")
+            .replace("<h2>Lighthouse keeper", "<div class='card-head'><h2>Lighthouse keeper")
+            .replace("museum</h2>", "museum</h2></div><div class='card-body'>")
+            .replace("on the ferry.</p>\n      </div>", "on the ferry.</p>\n      </div></div>"))
+    page = extract_page(html)
+    heading = find(page.blocks, "Lighthouse keeper's cottage to become a museum")
+    assert heading.container != find(page.blocks, "The island ferry will run").container
+    assert find(page.blocks, "The museum is expected to open").container == heading.container
+    assert "Up next" not in all_text(page.blocks)
+
+
+def test_a_comment_section_is_never_rescued_as_a_story() -> None:
+    # The posts themselves carry no class word: only the section says "comments".
+    comment = "<div class='c-item'><p class='author'>Islander</p><p>{}</p></div>"
+    long = ("I have lived on the island for forty years and the ferry has never been this "
+            "unreliable, even in the worst winters we had in the eighties.")
+    html = load("aside_appended.html").replace(
+        "</main>", "<section class='comments'><h3>3 comments</h3><div>"
+        + "".join(comment.format(f"({i}) {long}") for i in range(3)) + "</div></section></main>")
+    assert "forty years" not in all_text(extract_page(html).blocks)
+
+
+def test_a_section_front_keeps_its_teasers_but_not_its_named_boxes() -> None:
+    html = (
+        "<html><body><div class='main-menu'><a href='/'>Home</a> <a href='/sport'>Sport</a>"
+        "</div><main>"
+        "<h2><a href='/ferry'>Ferry strike called</a></h2><p>Crews walk out.</p>"
+        "<div class='share-bar'><a href='https://x.example/s'>Share on X</a></div>"
+        "<h2><a href='/library'>Library wins award</a></h2><p>Judges praise windows.</p>"
+        "</main><div class='sidebar'><h3>Follow us</h3></div></body></html>"
+    )
+    texts = [b.text for b in extract_blocks(html)]
+    assert texts == ["Ferry strike called", "Crews walk out.", "Library wins award",
+                     "Judges praise windows."]
+
+
+def test_bench_halves_are_stable_and_about_even() -> None:
+    bench = load_bench()
+    names = [f"page-{i}" for i in range(400)]
+    halves = [bench.half_of(n) for n in names]
+    assert halves == [bench.half_of(n) for n in names]  # a hash of the name, not random
+    assert set(halves) == {"tune", "report"}
+    assert 150 < halves.count("tune") < 250
+
+
+@pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="shared benchmark folder not present")
+def test_bench_table_has_both_halves_and_the_whole_set() -> None:
+    bench = load_bench()
+    scores = bench.run(BENCH_DIR, limit=6, trafilatura=False)
+    table = bench.format_table(scores, label="half")
+    rows = [line.split()[0] for line in table.splitlines()[2:]]
+    assert rows == ["tune", "report", "all"]
+    pages = [int(line.split()[2]) for line in table.splitlines()[2:]]
+    assert pages[0] + pages[1] == pages[2] == 6
+
+
+def test_a_teaser_between_headline_and_body_is_not_the_lead() -> None:
+    teaser = ("<div class='card'><h3><a href='/news/dams'>Why the valley built its dams"
+              "</a></h3><p>A century of reservoirs, from the Victorian engineers to the last "
+              "dam finished in 1962.</p></div>")
+    html = load("standfirst.html").replace("<div class=\"article-body\">",
+                                           teaser + "<div class=\"article-body\">")
+    text = all_text(extract_page(html).blocks)
+    assert "Water company says hosepipe ban" in text  # the standfirst is still the lead
+    assert "A century of reservoirs" not in text

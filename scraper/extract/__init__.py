@@ -4,12 +4,17 @@ Pure and synchronous: no network, no event loop. One parse, one walk over the tr
 
 1. `exclude` selectors are removed, JSON-LD and the title are read.
 2. The walk (`_walk`) cuts the page into raw blocks, skipping what is never content
-   (scripts, nav, hidden elements, cookie/share/related/comment boxes by class and id).
-3. The selector (`_select`) keeps the blocks of the element holding the most prose and of
+   (scripts, nav, hidden elements, cookie banners and ad slots), and marks the boxes that
+   only look like furniture (`share`, `widget`, `comment`, ... by class or id, <aside>,
+   <noscript>). Text is cleaned on the way (`_text`: control characters, soft hyphens, NFC).
+3. The selector (`_select`) weighs the marked boxes by the prose they hold (dropping them,
+   keeping them, or rescuing an article from one), then keeps the blocks of the element
+   holding the most prose (or the one the JSON-LD articleBody points at), its lead, and
    every other story container (<article>, articleBody, a named content box) with a body of
    its own, so that pages carrying several articles keep all of them, each with its own
    `container`. A page with no article body at all (a section front) keeps every block.
-4. Blocks get their final kinds: a lone link is a `link_line`, a run of links is dropped.
+4. Blocks get their final kinds: a lone link is a `link_line`, a run of links is dropped
+   (a paragraph with several links but a sentence of its own is not a run).
 
 With `include`, the chosen elements are the content: everything under them is kept (what is
 never text aside: scripts, hidden elements, form controls, nested <nav>/<aside>), with no
@@ -24,27 +29,38 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.extract._jsonld import parse_articles
-from scraper.extract._select import LINK_DENSE, is_link_line, select
+from scraper.extract._select import LINK_DENSE, OWN_SHARE, is_link_line, own_prose, select
+from scraper.extract._text import clean_text
 from scraper.extract._walk import RawBlock, container_of, walk
 from scraper.models import Block, BlockKind, ExtractedPage
 
 __all__ = ["extract_blocks", "extract_page", "text_to_page", "validate_selector"]
 
 _SPACE = re.compile(r"\s+")
-_JUNK_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
+# (<noscript> stays: some pages carry their article only there; the walk weighs it.)
+_JUNK_TAGS = ("script", "style", "template", "svg", "iframe", "object", "head")
+_APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018\u02bc`\u00b4\u2032"})
+
+
+def _label_key(text: str) -> str:
+    """A label as compared: casefolded, every apostrophe the same ("Don’t" = "Don't")."""
+    return text.casefold().translate(_APOSTROPHES)
+
+
 # Whole-block labels of ad slots and screen-reader furniture: never content, whatever box
 # holds them.
-_LABELS = frozenset({
+_LABELS = frozenset(_label_key(label) for label in (
     "advertisement", "advert", "ad", "ads", "sponsored", "sponsored content", "paid content",
     "story continues below advertisement", "article continues below advertisement",
     "continue reading below", "scroll to continue with content", "skip to main content",
-    "skip to content", "loading", "loading...", "this slideshow requires javascript.",
-})
+    "skip to content", "loading", "loading...", "loading…", "this slideshow requires javascript.",
+    "you're offline", "we're sorry, this content is not available",
+))
 _PROBE = LexborHTMLParser("<p></p>")  # selectors are validated against a tiny document
 
 
 def _clean(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", clean_text(text)).strip()
 
 
 def validate_selector(selector: str) -> None:
@@ -114,13 +130,17 @@ def _to_block(
     """The public block for a raw one: its final kind, or None when it is navigation."""
     kind = raw.kind
     length = len(raw.text)
-    if length < 40 and raw.text.lower() in _LABELS:
+    if length < 40 and _label_key(raw.text) in _LABELS:
         return None
     href = raw.href
     if kind in ("paragraph", "list_item"):
         if is_link_line(raw):
             kind = "link_line"
-        elif raw.links > 1 and raw.link_chars > LINK_DENSE * length:
+        elif (
+            raw.links > 1
+            and raw.link_chars > LINK_DENSE * length
+            and not own_prose(raw, OWN_SHARE)
+        ):
             if not keep_link_lists:
                 return None  # a run of links: menus, tag lists, "more on" rows
             kind = "link_line"
@@ -165,7 +185,9 @@ def extract_page(
     else:
         root = tree.body or tree.root
         if root is not None:
-            chosen = [(0, raw, c) for raw, c in select(walk(root))]
+            bodies = [a.body for a in articles if a.body]
+            known = " ".join(max(bodies, key=len).lower().split()) if bodies else ""
+            chosen = [(0, raw, c) for raw, c in select(walk(root), known)]
 
     names: dict[tuple[int, int], str] = {}
     blocks: list[Block] = []

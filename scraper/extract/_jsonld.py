@@ -2,16 +2,20 @@
 
 Sites publish JSON-LD in every shape: one object, a list, an @graph, an Article nested as a
 WebPage's mainEntity, HTML entities inside strings, trailing semicolons, comments. Whatever
-does not parse is ignored: metadata must never fail an extraction.
+does not parse is ignored: metadata must never fail an extraction. Nesting is bounded before
+parsing (`MAX_NESTING`): a script of a thousand nested arrays is 2 KB, and Python's json
+module would recurse once per level.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+from scraper.extract._text import clean_text
 from scraper.models import ArticleMeta
 
 _ARTICLE_TYPES = frozenset({
@@ -20,6 +24,23 @@ _ARTICLE_TYPES = frozenset({
     "TechArticle", "ScholarlyArticle", "SatiricalArticle", "Report", "SocialMediaPosting",
 })
 _MAX_DEPTH = 6  # Article items sit near the top; deep data (offers, images) is not walked
+MAX_NESTING = 100  # deeper JSON is not metadata anyone publishes: the script is ignored
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def too_deep(raw: str, limit: int = MAX_NESTING) -> bool:
+    """Whether brackets nest deeper than `limit` in a JSON text, strings left out (a scan,
+    no recursion; it stops at the first level past the limit)."""
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub("", raw)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _loads(raw: str) -> Any:
@@ -29,11 +50,11 @@ def _loads(raw: str) -> Any:
         if raw.startswith(prefix) and raw.endswith(suffix):
             raw = raw[len(prefix) : -len(suffix)].strip()
     raw = raw.rstrip(";").strip()
-    if not raw:
+    if not raw or too_deep(raw):
         return None
     try:
         return json.loads(raw, strict=False)  # strict=False: raw newlines inside strings
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deep stack at the call site
         return None
 
 
@@ -70,7 +91,7 @@ def _text(value: Any) -> str | None:
         value = value[0]
     if not isinstance(value, str):
         return None
-    text = " ".join(html.unescape(value).split())
+    text = " ".join(clean_text(html.unescape(value)).split())
     return text or None
 
 
@@ -90,7 +111,7 @@ def _body(value: Any) -> str | None:
         value = value[0]
     if not isinstance(value, str):
         return None
-    lines = (" ".join(line.split()) for line in html.unescape(value).splitlines())
+    lines = (" ".join(line.split()) for line in clean_text(html.unescape(value)).splitlines())
     body = "\n".join(line for line in lines if line)
     return body or None
 

@@ -1,7 +1,12 @@
-"""One pass over a parsed page: boilerplate subtrees skipped, text cut into raw blocks.
+"""One pass over a parsed page: text cut into raw blocks, boilerplate boxes marked.
 
 Each raw block remembers the chain of elements it sits in (its `path`), so that the content
 selector can score elements by the text under them without walking the tree again.
+
+What is never text (scripts, forms controls, navigation, hidden elements) is skipped here.
+What only *looks* like furniture (a class or id word such as `share`, `widget`, `comment`,
+an `<aside>`, a `<noscript>`) is walked and marked BOILER with the word that matched: the
+selector weighs that evidence against how much of the page's prose the box holds.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
+from scraper.extract._text import clean_text
 from scraper.models import BlockKind
 
 # "a | | | b": the separators around empty cells collapse to one (str.replace would
@@ -20,10 +26,15 @@ _EMPTY_CELLS = re.compile(r"\|(?: \|)+")
 
 # Subtrees that never hold article text.
 SKIP_TAGS = frozenset({
-    "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+    "head", "script", "style", "template", "svg", "iframe", "object",
+    "annotation", "annotation-xml",  # a formula's TeX source, beside its MathML
     "embed", "canvas", "video", "audio", "map", "button", "select", "option", "input",
-    "textarea", "label", "dialog", "nav", "aside", "link", "meta", "img", "picture", "source",
+    "textarea", "label", "dialog", "nav", "link", "meta", "img", "picture", "source",
+    "rt", "rp",  # ruby readings: a second rendering of the text beside it
 })
+# Boxes that usually hold no article text but sometimes do (an appended story in <aside>,
+# a page whose article is only in <noscript>): walked and marked BOILER under this word.
+BOXED_TAGS = frozenset({"aside", "noscript"})
 # Page furniture: skipped unless it holds the page's headline or article body (some sites put
 # the <h1> in a <header>, ASP.NET sites wrap the whole page in one <form>). A <header> inside
 # an <article> is the article's own.
@@ -34,11 +45,19 @@ SKIP_ROLES = frozenset({
     "menu", "menubar", "toolbar",
 })
 
+# Elements whose whitespace-only text children never matter (they sit between <li>, <tr>,
+# <td> ...): skipped without a look, a large share of a pretty-printed page's nodes.
+_LIST_PARENTS = frozenset({
+    "html", "body", "ul", "ol", "dl", "table", "thead", "tbody", "tfoot", "tr", "select",
+})
+CARD_CHARS = 300  # a link around blocks holding at most this much text is a card
+
 # Tags that end the running block of inline text.
 BLOCK_TAGS = frozenset({
     "address", "article", "aside", "blockquote", "body", "dd", "details", "dialog", "div", "dl",
     "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
     "h6", "header", "hgroup", "li", "main", "ol", "p", "pre", "section", "summary", "table",
+    "noscript",
     "tbody", "thead", "tfoot", "tr", "ul", "center", "caption", "legend", "html",
 })
 TAG_KINDS: dict[str, tuple[BlockKind, int]] = {
@@ -54,25 +73,43 @@ _LAYOUT_ROW = "p, div, table, ul, ol, h1, h2, h3, h4, h5, h6, blockquote, articl
 # ("article-comments" matches, "commentary" does not). Layout words count only at the start
 # or the end of a class token, where they name the box: "sidebar-widget" is a sidebar,
 # "content-with-sidebar" is the content. State classes (has-/with-/no-...) never count.
+#
+# Two strengths. Furniture words name boxes that never carry an article (a cookie banner,
+# an ad slot, a pager): skipped in the walk, unless the box holds the headline or most of
+# the page's text. Boilerplate words are only evidence (a WordPress theme's
+# `entry themeform share`, Elementor's `widget`, a forum's `comment` posts): the box is
+# walked and marked, and the selector weighs it by the prose it holds.
+_FURNITURE_WORDS = (
+    r"cookies?|cookie-banner|consent|gdpr|newsletters?|subscribe|signup|"
+    r"sign-up|optin|advert|adverts|advertisement|advertising|adslot|ad-slot|dfp|gpt-ad|"
+    r"outbrain|taboola|breadcrumbs?|skip-link|pagination|pager|"
+    r"print-only|visually-hidden|sr-only|screen-reader-text|offscreen"
+)
+_FURNITURE_LAYOUT = r"ads?|navbar|site-header|site-footer|toolbar"
 _BOILER_WORDS = (
-    r"cookies?|cookie-banner|consent|gdpr|newsletters?|subscribe|subscription|signup|"
-    r"sign-up|optin|share|shares|sharing|sharebar|sharedaddy|social|socials|comments?|"
+    r"share|shares|sharing|sharebar|sharedaddy|social|socials|comments?|subscription|"
     r"disqus|related|recommended|recommendations?|recirc|more-stories|most-read|mostread|"
     r"most-popular|popular|trending|read-next|readmore|also-read|promo|promos|promotion|"
-    r"advert|adverts|advertisement|advertising|adslot|ad-slot|dfp|gpt-ad|sponsor|sponsored|"
-    r"outbrain|taboola|breadcrumbs?|modal|popup|skip-link|pagination|pager|"
-    r"author-bio|print-only|visually-hidden|sr-only|screen-reader-text|offscreen"
+    r"sponsor|sponsored|modal|popup|author-bio|gallery|slideshow|carousel|donate|donation|"
+    r"donations|support-us|teasers?"
 )
 _LAYOUT_WORDS = (
-    r"ads?|sidebar|navbar|navigation|nav|menu|masthead|site-header|site-footer|footer|"
-    r"overlay|toolbar|tags|tag-list|topics|inline-related|rail|widget|widgets|banner|cmp"
+    r"sidebar|navigation|nav|menu|masthead|footer|"
+    r"overlay|tags|tag-list|topics|inline-related|rail|widget|widgets|banner|cmp"
 )
 _STATE = r"(?<!has)(?<!with)(?<!no)(?<!show)(?<!enable)"
-_BOILERPLATE = re.compile(
-    rf"(?:^|(?<=[^a-z0-9]))(?<!has-)(?<!with-)(?<!no-)(?:{_BOILER_WORDS})(?=$|[^a-z0-9])"
-    rf"|(?:^|\s|__)(?:{_LAYOUT_WORDS})(?=$|\s|[-_])"
-    rf"|{_STATE}[-_](?:{_LAYOUT_WORDS})(?=$|\s)"
-)
+
+
+def _vocabulary(words: str, layout: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?:^|(?<=[^a-z0-9]))(?<!has-)(?<!with-)(?<!no-)(?:{words})(?=$|[^a-z0-9])"
+        rf"|(?:^|\s|__)(?:{layout})(?=$|\s|[-_])"
+        rf"|{_STATE}[-_](?:{layout})(?=$|\s)"
+    )
+
+
+_FURNITURE = _vocabulary(_FURNITURE_WORDS, _FURNITURE_LAYOUT)
+_BOILERPLATE = _vocabulary(_BOILER_WORDS, _LAYOUT_WORDS)
 _BYLINE = re.compile(
     r"(?:^|[^a-z0-9])(?:byline|bylines|author|authors|dateline|date|timestamp|published|"
     r"pubdate|publish-date|posted-on|post-date|article-date|meta-date|entry-date|"
@@ -101,6 +138,7 @@ _CAMEL = re.compile(r"([a-z])([A-Z])")
 ARTICLE = 1  # an <article> element: a story container
 STORY = 8  # an articleBody or schema.org Article element: a container when no <article> is
 CONTENT = 2  # <main>, or a content class/id: a bonus for the content selector
+BOILER = 16  # a class/id word, <aside> or <noscript> says "furniture": see the selector
 
 
 @dataclass(slots=True)
@@ -121,6 +159,7 @@ class Walk:
     tags: list[str] = field(default_factory=list)  # per element index
     parents: list[int] = field(default_factory=list)  # -1 for the root
     flags: list[int] = field(default_factory=list)
+    words: dict[int, str] = field(default_factory=dict)  # BOILER element -> its word
 
 
 def _is_hidden(attrs: dict[str, str | None]) -> bool:
@@ -134,24 +173,48 @@ def _is_hidden(attrs: dict[str, str | None]) -> bool:
 
 
 # What the class/id vocabularies say about an element.
-NEUTRAL, CONTENT_WORD, BOILER_WORD, BYLINE_WORD, CAPTION_WORD = range(5)
+NEUTRAL, CONTENT_WORD, FURNITURE_WORD, BOILER_WORD, BYLINE_WORD, CAPTION_WORD = range(6)
+
+
+# An id made from a heading ("sharing-with-a-single-developer") names a section, not a box:
+# ids of this many words or more are not read for class words (classes are, however long:
+# "wp-block-social-links-wrapper" is a share bar).
+_SLUG_WORDS = 5
+
+
+# Every token of every vocabulary word: a class string with none of them matches no
+# vocabulary, which one set test tells (most class strings are "css-1ygdjhk" or "col-md-8").
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_VOCABULARY_TOKENS = frozenset(
+    token
+    for source in (_FURNITURE_WORDS, _FURNITURE_LAYOUT, _BOILER_WORDS, _LAYOUT_WORDS,
+                   _BYLINE.pattern, _CAPTION.pattern, _CONTENT.pattern, _EMBED.pattern)
+    for word in re.findall(r"[a-z0-9]+", source)
+    for token in (word, word[:-1] if word.endswith("s") else word)
+)
 
 
 @lru_cache(maxsize=8192)
-def _classify(class_and_id: str) -> tuple[bool, int]:
-    """(content word?, other role) of a "class id" string; cached: pages repeat classes."""
+def _classify(class_and_id: str) -> tuple[bool, int, str]:
+    """(content word?, other role, the boilerplate word matched) of a "class id" string;
+    cached: pages repeat classes."""
     words = _CAMEL.sub(r"\1-\2", class_and_id).lower()
+    if _VOCABULARY_TOKENS.isdisjoint(_NON_ALNUM.split(words)):
+        return False, NEUTRAL, ""
     if _CONTENT.search(words):
-        return True, NEUTRAL
+        return True, NEUTRAL, ""
     if _EMBED.search(words):
-        return False, NEUTRAL
-    if _BOILERPLATE.search(words):
-        return False, BOILER_WORD
+        return False, NEUTRAL, ""
+    if _FURNITURE.search(words):
+        return False, FURNITURE_WORD, ""
+    boiler = _BOILERPLATE.search(words)
+    if boiler:
+        return False, BOILER_WORD, boiler.group().strip(" _-")
     if _BYLINE.search(words):
-        return False, BYLINE_WORD
+        return False, BYLINE_WORD, ""
     if _CAPTION.search(words):
-        return False, CAPTION_WORD
-    return False, NEUTRAL
+        return False, CAPTION_WORD, ""
+    return False, NEUTRAL, ""
 
 
 def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
@@ -173,9 +236,15 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
     meta_depth = 0
     meta_chars = 0
 
+    # The <a> elements around the current text: [href, node, is a card (None: not known)].
+    open_links: list[list] = []
+
     def flush() -> None:
         nonlocal link_chars, links, href, meta_chars
-        text = " ".join("".join(buf).split())
+        text = "".join(buf)
+        if dirty:
+            text = clean_text(text)
+        text = " ".join(text.split())
         buf.clear()
         if text and text != "|":
             kind, level = kinds[-1]
@@ -191,16 +260,32 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
                 RawBlock(kind, text, level, tuple(el_stack), link_chars, links, href, meta_chars)
             )
         link_chars = 0
+        # A block that starts inside an open link (<a><div><p>title</p></div></a>, a
+        # whole card as one link) is that link's text too.
         links = 0
         href = None
+        if open_links:
+            link = open_links[-1]
+            if link[2] is None:
+                # A short link around blocks is a card; a long one is markup gone wrong
+                # (an unclosed <a> the parser stretched over the article), not a link.
+                link[2] = len(link[1].text()) <= CARD_CHARS
+            if link[2]:
+                links = 1
+                href = link[0]
         meta_chars = 0
 
-    wrapper_chars = 0.6 * len(root.text()) if filter_boilerplate else 0.0
+    all_text = root.text()
+    wrapper_chars = 0.6 * len(all_text) if filter_boilerplate else 0.0
+    # Most pages need no cleaning at all: one look at the whole text says so.
+    dirty = clean_text(all_text) != all_text
     stack: list[tuple[bool, object]] = [(False, root)]
     while stack:
         leaving, item = stack.pop()
         if leaving:
             is_block, pushed_kind, is_link, is_meta = item  # type: ignore[misc]
+            if is_link:
+                open_links.pop()
             if is_block:
                 flush()
             if is_link:
@@ -225,6 +310,8 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
         is_root = node is root  # the root is walked whatever it is: the caller chose it
         if tag[:1] == "-" or (tag in SKIP_TAGS and not is_root):
             continue
+        if tag in BOXED_TAGS and not filter_boilerplate and not is_root:
+            continue  # the user's region: its own asides are not its content
         if tag == "br" or tag == "hr":
             flush()
             continue
@@ -239,11 +326,23 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
                 skip = False  # an article's own header: its headline, byline, date
             content = tag == "main" or attrs.get("itemprop") == "articleBody"
             role = NEUTRAL
+            word = ""
             if "class" in attrs or "id" in attrs:
-                names = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-                named_content, role = _classify(names)
+                ident = attrs.get("id") or ""
+                if ident.count("-") + ident.count("_") >= _SLUG_WORDS - 1:
+                    ident = ""  # made from a heading: names a section, not a box
+                names = f"{attrs.get('class') or ''} {ident}"
+                named_content, role, word = _classify(names)
                 content = content or named_content
-                skip = skip or role == BOILER_WORD
+                skip = skip or role == FURNITURE_WORD
+            if content:
+                word = ""
+            elif tag in BOXED_TAGS:
+                word = word or tag
+            elif word and tag not in BLOCK_TAGS:
+                # An inline element ("share-count" <span>, an ad <a>) would be merged into
+                # the block around it, out of the selector's sight: judged here.
+                skip = True
             # A wrapper of the whole page (an ASP.NET <form>, "page has-ads") can match too:
             # keep what holds the headline or most of the page's text.
             if (
@@ -256,6 +355,9 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
                 continue
             if content:
                 flag |= CONTENT
+            if word and tag not in ("article", "main", "body"):
+                flag |= BOILER
+                out.words[len(tags)] = word  # the index this element is about to get
             if role > BOILER_WORD and kind is None:
                 # Short wrappers only: a whole article inside "post-meta" is not a byline.
                 if role == BYLINE_WORD and len(node.text()) < 300:
@@ -271,7 +373,9 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             if itemtype.endswith(("Article", "BlogPosting", "NewsArticle")):
                 flag |= STORY
 
-        is_block = tag in BLOCK_TAGS
+        # An inline caption (<span class="newsCaption">) is a block of its own: merged
+        # into the text around it, it would read as a paragraph.
+        is_block = tag in BLOCK_TAGS or (kind is not None and kind[0] == "caption")
         if tag == "tr":
             # A row holding block content is page layout: its cells are plain blocks.
             layout = node.css_first(_LAYOUT_ROW) is not None
@@ -296,6 +400,7 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
                 is_link = True
                 link_depth += 1
                 links += 1
+                open_links.append([target, node, None])
                 if href is None:
                     href = target
             if "author" in (attrs.get("rel") or ""):
@@ -309,9 +414,12 @@ def walk(root: LexborNode, *, filter_boilerplate: bool = True) -> Walk:
             kinds.append(kind)
             pushed = True
         stack.append((True, (is_block, pushed, is_link, is_meta)))
-        children = list(node.iter(include_text=True))
+        children = [
+            (False, child)
+            for child in node.iter(include_text=True, skip_empty=tag in _LIST_PARENTS)
+        ]
         children.reverse()
-        stack.extend((False, child) for child in children)
+        stack.extend(children)
     flush()
     return out
 

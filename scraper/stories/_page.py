@@ -16,14 +16,16 @@ from scraper.stories._text import is_url, looks_like_headline, normalise, topic_
 BODY_CHARS = 400
 PROSE_WORDS = 8
 
-# Headings over teaser lists ("Related", "Most read", "More from Sport"), normalised.
+# Headings over teaser lists ("Related", "Most read", "More from Sport"), as `normalise`
+# leaves them: it glues apostrophes ("Don’t Miss" -> "dont miss"), and NFKC turns an acute
+# accent used as one into a space ("Don´t" -> "don t").
 MARKER = re.compile(
     r"(related|related (stories|articles|news|content|coverage|links|reading|topics)"
     r"|most (read|popular|viewed|shared|commented)|read (next|more|also)|also read"
     r"|more (from|on|in|stories|news|top stories|like this)( .*)?|recommended( for you)?"
     r"|you (may|might) (also )?(like|be interested in)|trending( now| stories)?|popular"
     r"|latest( news| stories)?|see also|top stories|editors? picks|what to read next"
-    r"|further reading|in other news|don t miss|more to explore|up next|next story)"
+    r"|further reading|in other news|don ?t miss|more to explore|up next|next story)"
 )
 # "Q: Where did you grow up?" heads an answer, not a story.
 QUESTION = re.compile(r"^(?:Q|A|Question|Answer)\s*[:.\-]\s|\?['\"\u2019\u201d]?$")
