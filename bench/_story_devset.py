@@ -133,7 +133,8 @@ def load_articles() -> list[Article]:
                 seen.add(line)
                 paragraphs.append(line)
             prose = [p for p in paragraphs if len(p.split()) >= 10]
-            if len(prose) < 4:
+            # Tables of contents and link lists are not articles to split.
+            if len(prose) < 4 or len(prose) < 0.6 * len(paragraphs):
                 continue
             out.append(Article(f"{directory.name}/{key}", title, tuple(paragraphs)))
     return out
@@ -171,7 +172,7 @@ class Line:
 
 @dataclass(slots=True)
 class StoryPlan:
-    title: str
+    title: str | None
     lines: list[Line]  # the title block, the body and its furniture, in page order
 
 
@@ -369,7 +370,13 @@ def _title(article: Article, rng: random.Random) -> str:
 
 
 def _story(
-    article: Article, rng: random.Random, *, title_block: str, furniture: float, max_paragraphs: int
+    article: Article,
+    rng: random.Random,
+    *,
+    title_block: str,
+    furniture: float,
+    max_paragraphs: int,
+    used: set[str],
 ) -> StoryPlan:
     """One story: its title block ('lead': title above the body; 'trail': after it, as the
     seed's story A; 'summary': title, short link, repeat and bullets above the body)."""
@@ -380,11 +387,17 @@ def _story(
         if k >= 3 and k < len(paragraphs) - 2 and rng.random() < 0.12 * furniture:
             style = rng.random()
             head = _crosshead(p, rng)
+            if head in used or head in paragraphs:
+                continue
+            used.add(head)
             body.append(Line(f"- {head} -" if style < 0.25 else head, "crosshead", "h3"))
         if k == 2 and rng.random() < 0.12 * furniture:
             intro = rng.choice(_LIST_INTRO)
             body.append(Line(intro, "body"))
-            body += [Line(item, "list", "li") for item in rng.choice(_SPEC_BANK)]
+            bank = rng.choice(_SPEC_BANK)
+            if bank[0] not in used:
+                used.add(bank[0])
+                body += [Line(item, "list", "li") for item in bank]
         body.append(Line(p, "body"))
     head: list[Line] = []
     bullets = [
@@ -402,7 +415,7 @@ def _story(
         if rng.random() < 0.6:
             head.append(Line(title, TITLE_REPEAT, "h3"))
         head += [Line(f"- {b}", BULLET, "li") for b in bullets]
-    else:
+    elif title_block == "lead":
         head.append(Line(title, "title", "h1"))
     if rng.random() < 0.5 * furniture:
         head.append(Line(_byline(rng), BYLINE, "byline"))
@@ -422,7 +435,7 @@ def _story(
         lines = [x for x in head[1:] if x.role != CAPTION] + body + tail
     else:
         lines = head + body
-    return StoryPlan(title, lines)
+    return StoryPlan(title if title_block != "none" else None, lines)
 
 
 def _slug(art: Article) -> str:
@@ -476,17 +489,19 @@ def _cards(others: list[Article], rng: random.Random) -> list[Line]:
 def plan_page(n: int, pool: list[Article], rng: random.Random) -> Page:
     kind = rng.choices(("single", "mixed", "teasers"), weights=(3, 5, 2))[0]
     n_stories = 1 if kind != "mixed" else rng.choice((2, 2, 3))
-    picks = rng.sample(pool, n_stories + 4)
+    picks = rng.sample(pool, n_stories + 6)
     arts, others = picks[:n_stories], picks[n_stories:]
     furniture = rng.choice((0.5, 1.0, 1.5))
     stories: list[StoryPlan] = []
+    used: set[str] = set()
     for k, art in enumerate(arts):
         if k == 0:
             block = rng.choices(("lead", "trail", "summary"), weights=(5, 2, 1))[0]
             if n_stories == 1 and block == "trail":
                 block = "lead"
         else:
-            block = rng.choices(("lead", "summary"), weights=(1, 1))[0]
+            # infinite scroll sometimes loses an appended story's headline
+            block = rng.choices(("lead", "summary", "none"), weights=(4, 4, 1))[0]
         stories.append(
             _story(
                 art,
@@ -494,6 +509,7 @@ def plan_page(n: int, pool: list[Article], rng: random.Random) -> Page:
                 title_block=block,
                 furniture=furniture,
                 max_paragraphs=rng.choice((6, 10, 14, 20, 40)),
+                used=used,  # crossheads and lists are not repeated across a page
             )
         )
     page = Page(f"{n:04d}", kind, stories, between=[[] for _ in stories])
@@ -507,7 +523,7 @@ def plan_page(n: int, pool: list[Article], rng: random.Random) -> Page:
         else:
             page.after += box
     if rng.random() < 0.3:
-        page.between[0] = _cards(others[3:] + others[:1], rng) + page.between[0]
+        page.between[0] = _cards(others[3:5], rng) + page.between[0]
     page.shape = rng.choice(("siblings", "nested", "aside", "scroll", "flat"))
     return page
 
@@ -611,7 +627,7 @@ def render_html(page: Page) -> str:
             f'<div id="content">{"".join(map(_html_line, page.before))}{body}'
             f"{''.join(map(_html_line, page.after))}</div>"
         )
-    title = html.escape(page.stories[0].title)
+    title = html.escape(page.stories[0].title or "")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title} | The Daily"
         f"</title></head><body>{nav}{main}{foot}</body></html>"
@@ -629,7 +645,7 @@ class DevPage:
     shape: str
     html: str
     text: str
-    stories: tuple[tuple[str, tuple[str, ...]], ...]  # (title, body paragraphs)
+    stories: tuple[tuple[str | None, tuple[str, ...]], ...]  # (title, body paragraphs)
     noise: tuple[tuple[str, str], ...]  # (role, text): must be in no story
 
 

@@ -55,12 +55,24 @@ STOPWORDS = frozenset((
 ))
 
 
-def topic_terms(text: str) -> Counter[str]:
-    """Content words, crudely stemmed by truncation: the vocabulary a story is about."""
+@lru_cache(maxsize=4096)
+def block_words(text: str) -> tuple[str, ...]:
+    """The normalised words of a block: every step tokenises through here, once a text."""
+    return tuple(normalise(text).split())
+
+
+@lru_cache(maxsize=4096)
+def _topic_terms(text: str) -> Counter[str]:
     return Counter(
-        w[:6] for w in normalise(text).split() if len(w) > 2 and w not in STOPWORDS
+        w[:6] for w in block_words(text) if len(w) > 2 and w not in STOPWORDS
         and not w.isdigit()
     )
+
+
+def topic_terms(text: str) -> Counter[str]:
+    """Content words, crudely stemmed by truncation: the vocabulary a story is about.
+    (Cached: callers must not change the Counter they get.)"""
+    return _topic_terms(text)
 
 
 def cosine(a: Counter[str], b: Counter[str]) -> float:
