@@ -26,8 +26,16 @@ if str(ROOT) not in sys.path:
 
 import stories as bench  # noqa: E402  (bench/stories.py)
 
-from scraper.stories._decode import FEATURES, LOCAL, context_values  # noqa: E402
+from scraper.stories._decode import (  # noqa: E402
+    FEATURES,
+    LOCAL,
+    Candidate,
+    Problem,
+    context_values,
+    name_counts,
+)
 from scraper.stories._dedup import dedup  # noqa: E402
+from scraper.stories._page import Page  # noqa: E402
 from scraper.stories._segment import prepare  # noqa: E402
 from scraper.stories._text import cosine  # noqa: E402
 
@@ -66,22 +74,37 @@ def examples(case: bench.Case) -> tuple[bool, list[tuple[list[float], int]]]:
     true_cuts = sorted([0, n, *(k for k, v in labels.items() if v)]
                        + [c.k for c in problem.candidates if c.hard])
     out = []
+    every = sorted({0, n, *(c.k for c in problem.candidates)})
     for c in problem.candidates:
         if c.hard or c.k not in labels:
             continue
-        lo = max(t for t in true_cuts if t < c.k)
-        hi = min(t for t in true_cuts if t > c.k)
-        left_vec: Counter[str] = Counter()
-        right_vec: Counter[str] = Counter()
-        for k in range(lo, c.k):
-            left_vec.update(page.terms[flow[k]])
-        for k in range(c.k, hi):
-            right_vec.update(page.terms[flow[k]])
-        prose = problem.prose
-        ctx = context_values(cosine(left_vec, right_vec), prose[c.k] - prose[lo],
-                             prose[hi] - prose[c.k], c.local[LOCAL.index("no_headline")])
-        out.append(([*c.local, *ctx], labels[c.k]))
+        # Two contexts: the true neighbouring cuts (how the right answer weighs it), and
+        # the neighbouring candidates (how a decoder weighs it amid wrong cuts).
+        for cuts in (true_cuts, every):
+            lo = max(t for t in cuts if t < c.k)
+            hi = min(t for t in cuts if t > c.k)
+            out.append((_vector(page, flow, problem, c, lo, hi), labels[c.k]))
     return page.plain, out
+
+
+def _vector(page: Page, flow: list[int], problem: Problem, c: Candidate, lo: int,
+            hi: int) -> list[float]:
+    """Candidate c's features with the segments flow[lo:c.k] and flow[c.k:hi] beside it."""
+    left_vec: Counter[str] = Counter()
+    right_vec: Counter[str] = Counter()
+    left_names: Counter[str] = Counter()
+    right_names: Counter[str] = Counter()
+    for k in range(lo, c.k):
+        left_vec.update(page.terms[flow[k]])
+        left_names.update(name_counts(page.blocks[flow[k]].text))
+    for k in range(c.k, hi):
+        right_vec.update(page.terms[flow[k]])
+        right_names.update(name_counts(page.blocks[flow[k]].text))
+    prose = problem.prose
+    ctx = context_values(cosine(left_vec, right_vec), prose[c.k] - prose[lo],
+                         prose[hi] - prose[c.k], c.local[LOCAL.index("no_headline")],
+                         cosine(left_names, right_names))
+    return [*c.local, *ctx]
 
 
 def fit(data: Sequence[tuple[list[float], int]], l2: float = L2) -> list[float]:

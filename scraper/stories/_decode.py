@@ -19,11 +19,14 @@ title repeat and the block it restates stay together).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scraper.models import ArticleMeta
 from scraper.stories._page import Page, summary_direction
@@ -49,8 +52,11 @@ LOCAL = (
     "depth",  # TextTiling depth of that similarity among its neighbours
     "new_names",  # share of the names below never seen in the ten paragraphs above
     "lede",  # the first paragraph below is long prose (>= 25 words)
-    "head_above",  # topic cosine of the headline with the ten paragraphs above
-    "head_below",  # ... with the five paragraphs below
+    "head_above",  # topic cosine of the headline with the six paragraphs above
+    "head_below",  # ... with the four paragraphs below
+    "head_gap",  # head_below - head_above
+    "long_head",  # the headline has six words or more
+    "shift",  # new names below and little shared vocabulary across (new_names x low cos)
 )
 CONTEXT = (
     "segment_cos",  # topic cosine of the two whole segments the cut makes
@@ -59,6 +65,8 @@ CONTEXT = (
     "short_side",  # one side has less than two paragraphs of prose
     "min_prose",  # log(1 + prose paragraphs of the smaller side)
     "valley_hinge",  # segment_hinge of a candidate with no headline or dateline
+    "names_cos",  # cosine of the names (capitalised words) of the two segments
+    "names_apart",  # ... below 0.02: no person or place in common
 )
 FEATURES = LOCAL + CONTEXT
 _BARE = LOCAL.index("no_headline")
@@ -66,6 +74,8 @@ _BARE = LOCAL.index("no_headline")
 _WINDOW = 3
 _NAMES_BEFORE = 10
 _NAMES_AFTER = 3
+_HEAD_ABOVE = 6  # body blocks compared with a headline, above and below it
+_HEAD_BELOW = 4
 # Stretches with more candidates keep the locally strongest (the decoder is cubic).
 _MAX_CANDIDATES = 16
 # Unmarked stretches propose cuts where the two sides' topic vectors meet this cosine.
@@ -189,12 +199,18 @@ def build(
                 found[k] = {"no_headline": 1.0}
 
     cands = []
+    win = _Windows(page, flow, body_ks)
     for k in sorted(found):
         f = found[k]
+        f["head_gap"] = f.get("head_below", 0.0) - f.get("head_above", 0.0)
+        f["long_head"] = 1.0 if f.get("head_words", 0.0) >= 0.6 else 0.0
         if k not in hard and not any(f.get(x) for x in ("h1", "h2", "plain_line", "jsonld")):
             f["no_headline"] = 1.0
         f["bias"] = 1.0
-        _cohesion_features(page, flow, k, body_ks, f)
+        if k in hard:  # always cut: its features weigh nothing
+            cands.append(Candidate(k, True, tuple(f.get(x, 0.0) for x in LOCAL)))
+            continue
+        _cohesion_features(page, flow, k, body_ks, win, f)
         same = blocks[flow[k]].container and blocks[flow[k]].container == blocks[
             flow[k - 1]].container
         f["in_article"] = 1.0 if same else 0.0
@@ -236,48 +252,79 @@ def _run_features(
     return f
 
 
-def _window(page: Page, flow: list[int], ks: list[int]) -> Counter[str]:
-    c: Counter[str] = Counter()
-    for k in ks:
-        c.update(page.terms[flow[k]])
-    return c
+class _Windows:
+    """Topic vectors of runs of body blocks and the similarities between them, each
+    computed once per page (neighbouring candidates share their windows)."""
+
+    def __init__(self, page: Page, flow: list[int], body_ks: list[int]) -> None:
+        self.terms = [page.terms[flow[k]] for k in body_ks]
+        self.vectors: dict[tuple[int, int], dict[str, int]] = {}
+        self.sims: dict[int, float | None] = {}
+
+    def vector(self, lo: int, hi: int) -> dict[str, int]:
+        lo, hi = max(0, lo), min(len(self.terms), hi)
+        key = (lo, hi)
+        got = self.vectors.get(key)
+        if got is None:
+            got = {}
+            for t in self.terms[lo:hi]:
+                for w, v in t.items():
+                    got[w] = got.get(w, 0) + v
+            self.vectors[key] = got
+        return got
+
+    def sim(self, gap: int) -> float | None:
+        """Cosine of the _WINDOW body blocks before body gap `gap` and those after it."""
+        if gap in self.sims:
+            return self.sims[gap]
+        value = None
+        if 0 < gap < len(self.terms):
+            left, right = self.vector(gap - _WINDOW, gap), self.vector(gap, gap + _WINDOW)
+            value = cosine(left, right) if left and right else None
+        self.sims[gap] = value
+        return value
+
+
+@lru_cache(maxsize=4096)
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(w.lower()[:6] for w in _NAME.findall(text))
+
+
+@lru_cache(maxsize=4096)
+def name_counts(text: str) -> Mapping[str, int]:
+    """Capitalised words not opening a sentence (people, places, firms), counted."""
+    return Counter(_names(text))
 
 
 def _cohesion_features(
-    page: Page, flow: list[int], k: int, body_ks: list[int], f: dict[str, float]
+    page: Page, flow: list[int], k: int, body_ks: list[int], win: _Windows,
+    f: dict[str, float],
 ) -> None:
-    """Local TextTiling similarity and depth around the gap before flow[k], new names, lede."""
-    import bisect
-
+    """Local TextTiling similarity and depth around the gap before flow[k], new names, the
+    headline's affinity above and below, lede."""
     g = bisect.bisect_left(body_ks, k)  # body_ks[g] is the first body block at or after k
-
-    def sim(gap: int) -> float | None:
-        if gap <= 0 or gap >= len(body_ks):
-            return None
-        left = _window(page, flow, body_ks[max(0, gap - _WINDOW):gap])
-        right = _window(page, flow, body_ks[gap:gap + _WINDOW])
-        return cosine(left, right) if left and right else None
-
-    here = sim(g)
+    here = win.sim(g)
     if here is None:
         return
     f["window_cos"] = here
-    left_peak = max((v for v in (sim(g - 1), sim(g - 2)) if v is not None), default=here)
-    right_peak = max((v for v in (sim(g + 1), sim(g + 2)) if v is not None), default=here)
+    left_peak = max((v for v in (win.sim(g - 1), win.sim(g - 2)) if v is not None),
+                    default=here)
+    right_peak = max((v for v in (win.sim(g + 1), win.sim(g + 2)) if v is not None),
+                     default=here)
     f["depth"] = max(0.0, left_peak - here) + max(0.0, right_peak - here)
     seen: set[str] = set()
     for j in body_ks[max(0, g - _NAMES_BEFORE):g]:
         seen.update(page.tokens[flow[j]])
-    names = [w.lower()[:6] for j in body_ks[g:g + _NAMES_AFTER]
-             for w in _NAME.findall(page.blocks[flow[j]].text)]
+    names = [w for j in body_ks[g:g + _NAMES_AFTER] for w in _names(page.blocks[flow[j]].text)]
     if names:
         f["new_names"] = sum(1 for w in names if w not in seen) / len(names)
+        f["shift"] = f["new_names"] * max(0.0, 1 - 5 * here)
     head_terms: Counter[str] = Counter()
     for j in range(k, body_ks[g]):
         head_terms.update(topic_terms(page.blocks[flow[j]].text))
     if head_terms:
-        f["head_above"] = cosine(head_terms, _window(page, flow, body_ks[max(0, g - 10):g]))
-        f["head_below"] = cosine(head_terms, _window(page, flow, body_ks[g:g + 5]))
+        f["head_above"] = cosine(head_terms, win.vector(g - _HEAD_ABOVE, g))
+        f["head_below"] = cosine(head_terms, win.vector(g, g + _HEAD_BELOW))
     first = page.blocks[flow[body_ks[g]]].text
     f["lede"] = 1.0 if page.prose[flow[body_ks[g]]] and len(first.split()) >= 25 else 0.0
 
@@ -323,12 +370,12 @@ def _valleys(page: Page, flow: list[int], prose: list[int], lo: int, hi: int) ->
 
 
 def context_values(
-    cos: float, prose_left: int, prose_right: int, bare: float
+    cos: float, prose_left: int, prose_right: int, bare: float, names: float
 ) -> tuple[float, ...]:
     low = min(prose_left, prose_right)
     hinge = max(0.0, 0.2 - cos) * 5
     return (cos, 1.0 if cos < 0.05 else 0.0, hinge, 1.0 if low < 2 else 0.0,
-            math.log1p(low), bare * hinge)
+            math.log1p(low), bare * hinge, names, 1.0 if names < 0.02 else 0.0)
 
 
 class _Cohesion:
@@ -336,13 +383,14 @@ class _Cohesion:
     cut into pieces at every candidate, the pieces' pairwise dot products are summed once
     (through an inverted index), and 2-D prefix sums give any block of them."""
 
-    def __init__(self, page: Page, flow: tuple[int, ...], nodes: list[int]) -> None:
+    def __init__(self, vectors: list[Mapping[str, int]], flow: tuple[int, ...],
+                 nodes: list[int]) -> None:
         m = len(nodes) - 1  # pieces: flow[nodes[p]:nodes[p + 1]]
         postings: dict[str, list[tuple[int, int]]] = {}
         for p in range(m):
             vec: Counter[str] = Counter()
             for k in range(nodes[p], nodes[p + 1]):
-                vec.update(page.terms[flow[k]])
+                vec.update(vectors[flow[k]])
             for w, c in vec.items():
                 postings.setdefault(w, []).append((p, c))
         dots = [[0] * m for _ in range(m)]
@@ -386,8 +434,10 @@ def decode(page: Page, problem: Problem) -> list[int]:
     edges = [0, *chosen, n]
     for lo, hi in itertools.pairwise(edges):
         # A candidate whose score stays negative in any context is never a cut.
-        room = sum(max(0.0, x) for x in wc[:4]) + max(0.0, wc[4]) * math.log1p(
-            problem.prose[hi] - problem.prose[lo]) + max(0.0, wc[5])
+        # (every context feature lies in [0, 1] but min_prose, at most log(1 + prose))
+        top = [1.0] * len(CONTEXT)
+        top[CONTEXT.index("min_prose")] = math.log1p(problem.prose[hi] - problem.prose[lo])
+        room = sum(max(0.0, x) * t for x, t in zip(wc, top, strict=True))
         inner = [c for c in cands if lo < c.k < hi and not c.hard
                  and local_score(w, c.local) + room > 0]
         if len(inner) > _MAX_CANDIDATES:
@@ -405,14 +455,16 @@ def _decode_stretch(
     nodes = [lo, *(c.k for c in inner), hi]
     m = len(nodes) - 1  # node indices 0..m; 0 and m are the stretch's ends (fixed)
     base = [0.0] + [local_score(w, c.local) for c in inner] + [0.0]
-    coh = _Cohesion(page, problem.flow, nodes)
+    coh = _Cohesion(list(page.terms), problem.flow, nodes)
+    # The people and places of each side: stories rarely share their names.
+    names = _Cohesion([name_counts(b.text) for b in page.blocks], problem.flow, nodes)
     prose = problem.prose
 
     bare = [0.0] + [c.local[_BARE] for c in inner] + [0.0]
 
     def cut_score(a: int, b: int, c: int) -> float:
         ctx = context_values(coh.cos(a, b, c), prose[nodes[b]] - prose[nodes[a]],
-                             prose[nodes[c]] - prose[nodes[b]], bare[b])
+                             prose[nodes[c]] - prose[nodes[b]], bare[b], names.cos(a, b, c))
         return base[b] + sum(x * y for x, y in zip(wc, ctx, strict=True))
 
     # best[(a, b)]: the best total of cuts before b, given the last two nodes are a, b

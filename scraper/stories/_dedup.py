@@ -188,14 +188,18 @@ def _drop_restatements(kept: list[Block], drops: list[Drop]) -> tuple[list[Block
         for w in words:
             votes.update(rare_index.get(w, ()))
         numbers = {w for w in words if w.isdigit()}
-        nominees = [
-            t for t in sorted(votes, key=lambda t: (-votes[t], t))
-            if t != c and t not in dropped and (bullet or kept[t].kind != "list_item")
-            and (not short or kept[t].kind in ("paragraph", "quote"))
+        nominees: list[int] = []
+        for t in sorted(votes, key=lambda t: (-votes[t], t)):
+            if t == c or t in dropped or (not bullet and kept[t].kind == "list_item") or (
+                    short and kept[t].kind not in ("paragraph", "quote")):
+                continue
             # a copy keeps the figures: "12 points" does not restate "40 points"
-            and numbers <= word_sets[t] | word_sets[max(t - 1, 0)] | word_sets[
-                min(t + 1, len(kept) - 1)]
-        ][:_NOMINEES]
+            if numbers and not numbers <= word_sets[t] | word_sets[max(t - 1, 0)] | word_sets[
+                    min(t + 1, len(kept) - 1)]:
+                continue
+            nominees.append(t)
+            if len(nominees) == _NOMINEES:
+                break
         own = bigrams(c)
         best, best_share = -1, 0.0
         for t in nominees:

@@ -22,6 +22,8 @@ _AROUND = 8  # paragraphs either side that stand for the surrounding story
 # In-body list entries: "Battery: 4,500 mAh", "2 cups plain flour", "Monday: 9am to 5pm".
 _ENTRY = re.compile(r"^(?:[\w'\- ]{1,25}:\s+\S|\d|[A-Z][a-z]+ \d)")
 _ELLIPSIS = ("...", "\u2026")
+_CARD_WORDS = 25
+_TEASER_HEAD_WORDS = 5
 
 
 def teaser_zones(page: Page) -> dict[int, str]:
@@ -64,6 +66,11 @@ def teaser_zones(page: Page) -> dict[int, str]:
         while start < n and page.marker[start]:  # "Continue Reading", "Previous post"
             start += 1
         j = start
+        if start > i and start < n and not page.headline[start] \
+                and len(blocks[start].text.split()) <= _CARD_WORDS \
+                and blocks[start].container == blocks[i].container:
+            units.append((start, start + 1))  # "Next post" / a title ending in "?"
+            j = start + 1
         while j < n and (end := unit_end(j)) is not None:
             units.append((j, end))
             j = end
@@ -92,8 +99,8 @@ def teaser_zones(page: Page) -> dict[int, str]:
 def _unmarked_teasers(page: Page, units: list[tuple[int, int]]) -> bool:
     """Whether a run of headline units with no "Related" heading is a teaser list rather
     than a list of the story's own (specs, ingredients, steps, opening times): not
-    introduced by "...:", not entries of a list, and most units carry a blurb or (bare
-    headlines) their words are foreign to the paragraphs around them."""
+    introduced by "...:", not entries of a list, and either their words are foreign to
+    the paragraphs around them, or most carry a blurb and they end the page or a story."""
     blocks = page.blocks
     first, last = units[0][0], units[-1][1]
     if first > 0 and blocks[first - 1].text.rstrip().endswith(":"):
@@ -102,6 +109,10 @@ def _unmarked_teasers(page: Page, units: list[tuple[int, int]]) -> bool:
     if sum(1 for h in heads if _ENTRY.match(h)) * 2 >= len(heads):
         return False
     blurbs = sum(1 for u, end in units if end > u + 1)
+    # Headlines with blurbs at the edge of the page (or of a story: another title block
+    # right after) are a teaser list; in the middle of a story they are its sections.
+    at_edge = first == 0 or last >= len(blocks) or page.marker[last] or summary_direction(
+        page, last) != 0
     own: Counter[str] = Counter()
     for u, end in units:
         for k in range(u, end):
@@ -110,4 +121,8 @@ def _unmarked_teasers(page: Page, units: list[tuple[int, int]]) -> bool:
     for k in [*range(max(0, first - _AROUND), first), *range(last, min(len(blocks),
                                                                        last + _AROUND))]:
         around.update(page.terms[k])
-    return blurbs * 2 >= len(units) or not around or cosine(own, around) < _FOREIGN
+    sim = cosine(own, around) if around else 0.0
+    # Bare headlines must be headline-long: "Shortcut bar Oxyd" is a section, a label.
+    long_heads = sum(len(h.split()) for h in heads) >= _TEASER_HEAD_WORDS * len(heads)
+    return (sim < _FOREIGN and (long_heads or blurbs * 2 >= len(units))) or (
+        blurbs * 2 >= len(units) and at_edge)

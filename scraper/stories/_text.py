@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from scraper.models import Fingerprint
@@ -75,7 +75,7 @@ def topic_terms(text: str) -> Counter[str]:
     return _topic_terms(text)
 
 
-def cosine(a: Counter[str], b: Counter[str]) -> float:
+def cosine(a: Mapping[str, int], b: Mapping[str, int]) -> float:
     if not a or not b:
         return 0.0
     if len(a) > len(b):
@@ -95,11 +95,13 @@ def is_url(text: str) -> bool:
     return _URL.fullmatch(text.strip()) is not None
 
 
+@lru_cache(maxsize=4096)
 def strip_bullet(text: str) -> str:
     """'- Trump rebuked by Senate -' -> 'Trump rebuked by Senate'."""
     return _BULLET.sub("", text.strip()).strip()
 
 
+@lru_cache(maxsize=4096)
 def looks_like_headline(text: str) -> bool:
     """A short line that does not end like a sentence: a headline or a crosshead."""
     core = strip_bullet(text)
@@ -112,6 +114,7 @@ def looks_like_headline(text: str) -> bool:
     return first.isupper() or first.isdigit()
 
 
+@lru_cache(maxsize=4096)
 def sentence_count(text: str) -> int:
     return max(1, len(re.findall(r"[.!?]['\"\u2019\u201d)]*(?:\s|$)", text)))
 
@@ -137,6 +140,7 @@ _NOT_PLACES = frozenset((
 ))
 
 
+@lru_cache(maxsize=4096)
 def dateline(text: str) -> str | None:
     """The dateline label ('CARACAS') if the paragraph opens with one."""
     m = _DATELINE.match(text)

@@ -3,58 +3,68 @@
 split of the development set). Do not edit by hand."""
 
 WEIGHTS_PLAIN = (
-    -8.148,  # bias
-    +1.749,  # lead_evidence
-    +1.427,  # evidence_kinds
+    -9.084,  # bias
+    +2.222,  # lead_evidence
+    +2.012,  # evidence_kinds
     +0.000,  # trailing
-    +2.999,  # dateline
+    +5.371,  # dateline
     +0.000,  # jsonld
     +0.000,  # h1
     +0.000,  # h2
-    -0.356,  # plain_line
-    +0.356,  # no_headline
-    +0.532,  # head_words
-    +0.725,  # head_stop
-    -0.344,  # run
+    -1.076,  # plain_line
+    +1.076,  # no_headline
+    +0.482,  # head_words
+    +0.684,  # head_stop
+    -1.433,  # run
     +0.000,  # in_article
-    -1.096,  # window_cos
-    +0.888,  # depth
-    +2.415,  # new_names
-    +0.061,  # lede
-    -2.114,  # head_above
-    +1.285,  # head_below
-    -2.323,  # segment_cos
-    +1.368,  # segment_low
-    +3.219,  # segment_hinge
-    +0.745,  # short_side
-    +1.828,  # min_prose
-    -0.756,  # valley_hinge
+    -0.633,  # window_cos
+    +1.555,  # depth
+    +1.684,  # new_names
+    -0.244,  # lede
+    -2.011,  # head_above
+    +1.730,  # head_below
+    +0.000,  # head_gap
+    +1.642,  # long_head
+    +2.212,  # shift
+    -1.055,  # segment_cos
+    +1.581,  # segment_low
+    +1.342,  # segment_hinge
+    -0.163,  # short_side
+    +1.767,  # min_prose
+    -0.994,  # valley_hinge
+    -1.759,  # names_cos
+    +1.731,  # names_apart
 )
 WEIGHTS_MARKUP = (
-    -5.302,  # bias
-    +1.273,  # lead_evidence
-    +0.909,  # evidence_kinds
+    -3.389,  # bias
+    +2.451,  # lead_evidence
+    +1.600,  # evidence_kinds
     +0.000,  # trailing
-    +0.599,  # dateline
+    +3.776,  # dateline
     +0.000,  # jsonld
-    +1.612,  # h1
-    +0.703,  # h2
+    +2.132,  # h1
+    -1.151,  # h2
     +0.000,  # plain_line
-    -2.315,  # no_headline
-    +1.079,  # head_words
-    +0.314,  # head_stop
-    +0.000,  # run
-    -1.908,  # in_article
-    -0.561,  # window_cos
-    +0.863,  # depth
-    +1.390,  # new_names
-    -0.567,  # lede
-    -0.108,  # head_above
-    +0.332,  # head_below
-    -0.873,  # segment_cos
-    +1.595,  # segment_low
-    +1.705,  # segment_hinge
-    -0.358,  # short_side
-    +1.308,  # min_prose
-    +0.535,  # valley_hinge
+    -0.981,  # no_headline
+    -1.027,  # head_words
+    +0.297,  # head_stop
+    -0.257,  # run
+    -1.395,  # in_article
+    -1.306,  # window_cos
+    +1.457,  # depth
+    +0.630,  # new_names
+    -0.678,  # lede
+    -0.524,  # head_above
+    -0.204,  # head_below
+    +0.000,  # head_gap
+    +1.769,  # long_head
+    +1.679,  # shift
+    -1.417,  # segment_cos
+    +1.274,  # segment_low
+    +1.104,  # segment_hinge
+    -0.055,  # short_side
+    +0.339,  # min_prose
+    -0.860,  # valley_hinge
+    -0.907,  # names_cos
+    +0.668,  # names_apart
 )
