@@ -161,6 +161,12 @@ def build(
         while k < n and head[flow[k]] and flow[k] not in trailing \
                 and blocks[flow[k]].container == blocks[flow[start]].container:
             k += 1
+        # A story starts at its title block: headlines above one ("About the author",
+        # the author's line) end the story above.
+        titled = next((j for j in range(start, k) if summary_direction(page, flow[j]) > 0
+                       and blocks[flow[j]].kind != "title"), None)
+        if titled is not None and all(blocks[flow[j]].kind != "title" for j in range(start, k)):
+            start = titled
         if start > first_body and k < n and not forbidden(start):
             f = _run_features(page, flow, start, k, matched)
             found.setdefault(start, {}).update(f)

@@ -39,10 +39,17 @@ def teaser_zones(page: Page) -> dict[int, str]:
         """If headline i heads a teaser unit (headline + at most one short blurb, or a few
         bullets), the index after the unit; None otherwise. A link line ("SEE MORE: ...")
         is a teaser even in the middle of a story: the story goes on after it."""
-        if not page.headline[i] or page.marker[i] or summary_direction(page, i):
+        if page.marker[i] or summary_direction(page, i):
+            return None
+        j = i + 1
+        if not page.headline[i]:
+            # A ticker item: a short line ("... time to be careful?") over a lead cut
+            # with "...", whatever the line's punctuation.
+            if len(blocks[i].text.split()) <= _CARD_WORDS and body_at(j, i) \
+                    and _ticker_lead(blocks[j].text) and not body_at(j + 1, i):
+                return j + 1
             return None
         link = blocks[i].kind == "link_line"
-        j = i + 1
         b = j
         while b < n and b - j < _MAX_BULLETS and blocks[b].kind == "list_item" \
                 and blocks[b].text.startswith(("- ", "\u2022 ", "* ")) \
@@ -52,8 +59,7 @@ def teaser_zones(page: Page) -> dict[int, str]:
             return b  # headline + bullets
         if body_at(j, i) and not body_at(j + 1, i):
             text = blocks[j].text
-            if (len(text) <= _BLURB_CHARS and sentence_count(text) <= 2) or (
-                    len(text) <= _TICKER_CHARS and text.rstrip().endswith(_ELLIPSIS)):
+            if (len(text) <= _BLURB_CHARS and sentence_count(text) <= 2) or _ticker_lead(text):
                 return j + 1  # headline + blurb
         if body_at(j, i) and not link:
             return None  # the start of a body, not a teaser
@@ -81,7 +87,9 @@ def teaser_zones(page: Page) -> dict[int, str]:
             for u, _ in units
         )
         outside = not blocks[start].container if start < n else True
-        if page.marker[i] or (units and linkish) or (
+        ticker = len(units) >= 2 and all(
+            end == u + 2 and _ticker_lead(blocks[u + 1].text) for u, end in units)
+        if page.marker[i] or (units and linkish) or ticker or (
             outside and len(units) >= _MIN_UNLINKED_UNITS and _unmarked_teasers(page, units)
         ):
             for k in range(i, start):
@@ -94,6 +102,11 @@ def teaser_zones(page: Page) -> dict[int, str]:
         else:
             i += 1
     return zone
+
+
+def _ticker_lead(text: str) -> bool:
+    """A news ticker's lead: the start of a story cut short with "..."."""
+    return len(text) <= _TICKER_CHARS and text.rstrip().endswith(_ELLIPSIS)
 
 
 def _unmarked_teasers(page: Page, units: list[tuple[int, int]]) -> bool:

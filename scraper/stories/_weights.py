@@ -3,68 +3,68 @@
 split of the development set). Do not edit by hand."""
 
 WEIGHTS_PLAIN = (
-    -9.084,  # bias
-    +2.222,  # lead_evidence
-    +2.012,  # evidence_kinds
+    -9.043,  # bias
+    +2.250,  # lead_evidence
+    +1.971,  # evidence_kinds
     +0.000,  # trailing
-    +5.371,  # dateline
+    +5.320,  # dateline
     +0.000,  # jsonld
     +0.000,  # h1
     +0.000,  # h2
-    -1.076,  # plain_line
-    +1.076,  # no_headline
-    +0.482,  # head_words
-    +0.684,  # head_stop
+    -1.127,  # plain_line
+    +1.127,  # no_headline
+    +0.538,  # head_words
+    +0.683,  # head_stop
     -1.433,  # run
     +0.000,  # in_article
-    -0.633,  # window_cos
-    +1.555,  # depth
-    +1.684,  # new_names
-    -0.244,  # lede
-    -2.011,  # head_above
-    +1.730,  # head_below
+    -0.628,  # window_cos
+    +1.522,  # depth
+    +1.717,  # new_names
+    -0.231,  # lede
+    -2.035,  # head_above
+    +1.711,  # head_below
     +0.000,  # head_gap
-    +1.642,  # long_head
-    +2.212,  # shift
-    -1.055,  # segment_cos
-    +1.581,  # segment_low
-    +1.342,  # segment_hinge
-    -0.163,  # short_side
-    +1.767,  # min_prose
-    -0.994,  # valley_hinge
-    -1.759,  # names_cos
-    +1.731,  # names_apart
+    +1.614,  # long_head
+    +2.171,  # shift
+    -1.076,  # segment_cos
+    +1.602,  # segment_low
+    +1.308,  # segment_hinge
+    -0.169,  # short_side
+    +1.766,  # min_prose
+    -1.088,  # valley_hinge
+    -1.770,  # names_cos
+    +1.756,  # names_apart
 )
 WEIGHTS_MARKUP = (
-    -3.389,  # bias
-    +2.451,  # lead_evidence
+    -3.395,  # bias
+    +2.452,  # lead_evidence
     +1.600,  # evidence_kinds
     +0.000,  # trailing
-    +3.776,  # dateline
+    +3.778,  # dateline
     +0.000,  # jsonld
-    +2.132,  # h1
-    -1.151,  # h2
+    +2.131,  # h1
+    -1.152,  # h2
     +0.000,  # plain_line
-    -0.981,  # no_headline
+    -0.980,  # no_headline
     -1.027,  # head_words
-    +0.297,  # head_stop
+    +0.296,  # head_stop
     -0.257,  # run
     -1.395,  # in_article
-    -1.306,  # window_cos
-    +1.457,  # depth
+    -1.307,  # window_cos
+    +1.456,  # depth
     +0.630,  # new_names
-    -0.678,  # lede
+    -0.677,  # lede
     -0.524,  # head_above
-    -0.204,  # head_below
+    -0.203,  # head_below
     +0.000,  # head_gap
     +1.769,  # long_head
     +1.679,  # shift
-    -1.417,  # segment_cos
+    -1.420,  # segment_cos
     +1.274,  # segment_low
     +1.104,  # segment_hinge
-    -0.055,  # short_side
-    +0.339,  # min_prose
-    -0.860,  # valley_hinge
+    -0.052,  # short_side
+    +0.343,  # min_prose
+    -0.861,  # valley_hinge
     -0.907,  # names_cos
     +0.668,  # names_apart
 )
