@@ -176,7 +176,8 @@ def _format(name: str, w: Sequence[float]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="write " + str(WEIGHTS_FILE))
-    parser.add_argument("--devset", type=int, default=200, metavar="N")
+    parser.add_argument("--devset", type=int, default=400, metavar="N",
+                        help="tune pages to fit on (more draws of the same tune articles)")
     parser.add_argument("--devset-seed", type=int, default=14)
     parser.add_argument("--l2", type=float, default=L2)
     args = parser.parse_args(argv)
