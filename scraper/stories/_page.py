@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from scraper.models import Block
 from scraper.stories._dedup import Drop
 from scraper.stories._text import (
+    block_stems,
     block_words,
     dateline,
     is_url,
@@ -105,7 +106,7 @@ def features(blocks: list[Block], drops: list[Drop]) -> Page:
         headline.append(head or is_marker)
         marker.append(is_marker)
         terms.append(Counter() if head else topic_terms(text))
-        tokens.append(frozenset(w[:6] for w in words))
+        tokens.append(block_stems(text))
     prose = tuple(not h and is_prose(b) for b, h in zip(blocks, headline, strict=True))
     return Page(tuple(blocks), tuple(headline), tuple(marker), tuple(terms), prose,
                 tuple(tuple(a) for a in after), tuple(tokens), plain)

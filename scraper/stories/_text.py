@@ -62,6 +62,12 @@ def block_words(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
+def block_stems(text: str) -> frozenset[str]:
+    """The block's words cut to six letters, as a set (what names are looked up in)."""
+    return frozenset(w[:6] for w in block_words(text))
+
+
+@lru_cache(maxsize=4096)
 def _topic_terms(text: str) -> Counter[str]:
     return Counter(
         w[:6] for w in block_words(text) if len(w) > 2 and w not in STOPWORDS
