@@ -13,22 +13,24 @@
    captions, photo credits, time stamps and copyright lines are not body: they are dropped
    as "byline, not body" etc. rather than silently ignored, so the user sees where they
    went.
-2. Set teaser lists aside (``_teasers``): a "Related" / "Most read" / "Read next" heading and
-   the headline units under it, link lines ("SEE MORE: ..."), or (outside any <article>) a
-   run of three or more headlines each carrying at most one short blurb. Their headlines go
-   to ``StorySplit.teasers``; blurbs are dropped as "teaser blurb".
-3. Find story starts (``_segment._cuts``), strongest signal first: a change of
-   ``Block.container``; a headline followed by a dropped summary (short link, its own
-   repeat, restating bullets, a byline) - when the bullets restate the paragraphs *above*
-   it, or (with no bullets) its words belong to the untitled body above, the headline
-   trails its story (the seed's story A) and closes it instead; a JSON-LD headline; a
-   dateline ("CARACAS:", "LONDON (Reuters) -", "WASHINGTON —") unless many paragraphs
-   open with labels (a transcript); an h1 below body text; outside <article> elements, an
-   h1/h2 (or text-dump line) of headline length (>= 6 words) with two paragraphs of prose
-   on each side and a vocabulary shift across it. Anything else is a crosshead and stays
-   in the story. Last, stretches without any of these are split divisively where the
-   topic-word vectors of the two sides are least alike (cosine < 0.05, or a clear valley
-   < 0.10 and under half the median), with six paragraphs of prose on each side.
+2. Set teaser lists aside (``_teasers``): a "Related" / "Most read" / "Read next" heading
+   (or prev/next post cards, "Continue Reading") and the headline units under it (a
+   headline with one short blurb or up to three bullets), link lines ("SEE MORE: ..."),
+   news tickers (lines over leads cut with "..."), or (outside any <article>) a run of
+   three or more headlines with evidence: not under a "...:" line nor list entries
+   ("Battery: 4,500 mAh"), and either foreign to the story around or carrying blurbs at the
+   edge of a story. Their headlines go to ``StorySplit.teasers``; blurbs are dropped as
+   "teaser blurb".
+3. Find story starts (``_decode``): candidate boundaries (container changes, tops of
+   headline runs below body text, the block after a trailing title block, datelines,
+   cohesion valleys) are scored by a linear model over weighed evidence (title-block
+   evidence, headline shape, dateline, TextTiling similarity and depth, new names, lede,
+   and the topic and name cosines of the two whole segments a cut makes), fitted on a
+   development set (``bench/fit_stories.py`` writes ``_weights.py``), and a dynamic
+   programme picks the best set of cuts. A container change, a JSON-LD headline, a
+   trailing title block (the seed's story A: its bullets restate the paragraphs above it)
+   and a wire dateline below another story always cut; nothing cuts between a summary
+   bullet or title repeat and the block it restates.
 4. Assemble (``_segment._assemble``): the title is a trailing title block, else the
    JSON-LD headline, the h1 or the first headline above the body (headlines above it are
    kickers, dropped; those below it stay in the body). A segment without a real body (two

@@ -17,17 +17,29 @@ RESTATE_SHARE = 0.6
 # charge") share most of their bigrams without restating each other.
 RESTATE_SHARE_PARAGRAPH = 0.85
 _MIN_RESTATE_WORDS = 8  # shorter list entries ("Reduced bus routes") are body lists
+# ... unless a short bullet copies a run of words of one paragraph nearly word for word
+# ("The releases were announced by"): summaries cut sentences short.
+_MIN_SHORT_BULLET_WORDS = 4
+_SHORT_BULLET_SHARE = 0.75
+_CROSSHEAD = re.compile(r"\s[-\u2013\u2014]$")  # "- Trump rebuked by Senate -"
 _SHORT_LINK_CHARS = 45
+_TITLE_REPEAT_GAP = 3
+_TITLE_WORDS = 25
 _TEASER_WORDS = 3  # a linked line shorter than this is a button or a menu entry
 _MAX_RESTATE_WORDS = 80  # longer blocks are body, not summaries
 _RARE = 6  # words in more blocks than this ("the", "said") nominate no targets
 _NOMINEES = 3
 
 
-# "By James Mabry", "By Jane Doe and John Roe, Reuters": a byline line in a text dump.
+# "By James Mabry", "By Jane Doe and John Roe, Reuters", "Posted by X", "Written by X",
+# "By X | 3 min read", "X | 3 min read", "Posted by X on March 3, 2024": a byline line.
+_NAME = r"[A-Z][\w'.\-]+(?: (?:[A-Z][\w'.\-]+|van|de|da|von|bin|al)){0,3}"
 _BYLINE = re.compile(
-    r"By [A-Z][\w'.\-]+(?: [A-Z][\w'.\-]+){0,3}"
-    r"(?:(?:,| and) [A-Z][\w'.\-]+(?: [A-Z][\w'.\-]+){0,3}){0,3}\.?"
+    rf"(?:(?:(?:Posted|Written|Words|Reported|Story|Text|Published) )?[Bb]y:? {_NAME}"
+    rf"(?:(?:,| and| &) {_NAME}){{0,3}}\.?"
+    rf"|{_NAME} ?(?=\|))"
+    r"(?: ?(?:\||\u00b7|\u2022|-|\u2013|\u2014|,|on|at) ?(?:[\w ,:.]{0,40}\d[\w ,:.]{0,30}"
+    r"|\d+ min(?:ute)?s? read))?"
 )
 
 # A photo credit closing a line marks a caption: "... (Image: GETTY)", "... Photo: AFP".
@@ -99,8 +111,12 @@ def dedup(blocks: tuple[Block, ...]) -> tuple[list[Block], list[Drop]]:
             kept.append(block)
             continue
         if first is not None:
+            # A short line repeated right below itself is a title block ("Title / link /
+            # Title"), whatever its punctuation.
             headline = first.kind in ("title", "heading") or (
-                first.kind == "paragraph" and looks_like_headline(first.text))
+                first.kind == "paragraph" and (looks_like_headline(first.text) or (
+                    block.position - first.position <= _TITLE_REPEAT_GAP
+                    and len(key.split()) <= _TITLE_WORDS)))
             reason = f"repeats title '{first.text}'" if headline else "exact repeat"
             drops.append(Drop(block, reason, restates=first.position))
             continue
@@ -124,7 +140,8 @@ def _drop_restatements(kept: list[Block], drops: list[Drop]) -> tuple[list[Block
     candidates = [
         i for i, b in enumerate(kept)
         if i not in in_body_list
-        and _MIN_RESTATE_WORDS <= len(tokens[i]) <= _MAX_RESTATE_WORDS
+        and (_MIN_RESTATE_WORDS if b.kind != "list_item" or _CROSSHEAD.search(b.text)
+             else _MIN_SHORT_BULLET_WORDS) <= len(tokens[i]) <= _MAX_RESTATE_WORDS
         and (b.kind == "list_item" or (b.kind in ("paragraph", "quote")
                                        and not looks_like_headline(b.text)))
     ]
@@ -158,36 +175,43 @@ def _drop_restatements(kept: list[Block], drops: list[Drop]) -> tuple[list[Block
         # A bullet may copy a paragraph or another bullet; a paragraph only paragraphs.
         bullet = kept[c].kind == "list_item"
         paragraph = kept[c].kind == "paragraph"
+        short = len(tokens[c]) < _MIN_RESTATE_WORDS
+        need = RESTATE_SHARE_PARAGRAPH if paragraph else (
+            _SHORT_BULLET_SHARE if short else RESTATE_SHARE)
         words = word_sets[c]
         # A copy shares nearly all its content words with other blocks; most paragraphs
         # have words of their own: skip those before any bigram work.
         content = [df[w] for w in words if w not in STOPWORDS]
-        if sum(1 for n in content if n > 1) < len(content) * (
-                RESTATE_SHARE_PARAGRAPH if paragraph else RESTATE_SHARE):
+        if sum(1 for n in content if n > 1) < len(content) * need:
             continue
         votes: Counter[int] = Counter()
         for w in words:
             votes.update(rare_index.get(w, ()))
         numbers = {w for w in words if w.isdigit()}
-        nominees = [
-            t for t in sorted(votes, key=lambda t: (-votes[t], t))
-            if t != c and t not in dropped and (bullet or kept[t].kind != "list_item")
+        nominees: list[int] = []
+        for t in sorted(votes, key=lambda t: (-votes[t], t)):
+            if t == c or t in dropped or (not bullet and kept[t].kind == "list_item") or (
+                    short and kept[t].kind not in ("paragraph", "quote")):
+                continue
             # a copy keeps the figures: "12 points" does not restate "40 points"
-            and numbers <= word_sets[t] | word_sets[max(t - 1, 0)] | word_sets[
-                min(t + 1, len(kept) - 1)]
-        ][:_NOMINEES]
+            if numbers and not numbers <= word_sets[t] | word_sets[max(t - 1, 0)] | word_sets[
+                    min(t + 1, len(kept) - 1)]:
+                continue
+            nominees.append(t)
+            if len(nominees) == _NOMINEES:
+                break
         own = bigrams(c)
         best, best_share = -1, 0.0
         for t in nominees:
             hs = own & bigrams(t)
             share = len(hs) / len(own) if _longer(tokens, t, c) else 0.0
-            for nxt in (t - 1, t + 1):  # summaries often fuse two adjacent sentences
+            for nxt in () if short else (t - 1, t + 1):  # summaries fuse two sentences
                 if 0 <= nxt < len(kept) and nxt != c and nxt not in dropped \
                         and len(tokens[t]) + len(tokens[nxt]) > len(tokens[c]):
                     share = max(share, len(hs | (own & bigrams(nxt))) / len(own))
             if share > best_share:
                 best, best_share = t, share
-        if best_share >= (RESTATE_SHARE_PARAGRAPH if paragraph else RESTATE_SHARE):
+        if best_share >= need:
             dropped.add(c)
             restated[c] = best
     for c, t in restated.items():

@@ -1,14 +1,14 @@
-"""Step 3: cut the deduplicated, teaser-free blocks into stories and assemble them."""
+"""Step 3: cut the deduplicated, teaser-free blocks into stories (the cuts come from
+_decode) and assemble them."""
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
 from scraper.models import ArticleMeta, Block
+from scraper.stories._decode import Problem, build, decode
 from scraper.stories._dedup import Drop
 from scraper.stories._page import (
     Page,
@@ -18,28 +18,8 @@ from scraper.stories._page import (
     summary_direction,
 )
 from scraper.stories._teasers import teaser_zones
-from scraper.stories._text import cosine, dateline, normalise, strip_bullet, topic_terms
+from scraper.stories._text import cosine, normalise, strip_bullet, topic_terms
 
-# Cosine similarity of the topic words on either side of a headline-length heading below
-# which it starts a new story (on the labelled corpus, same-topic stories split by a heading
-# measure 0.19; sections of one story share more of their people and places).
-HEAD_SHIFT = 0.3
-# Crossheads are short ("Trump rebuked by Senate"); story headlines rarely are. And
-# stories appended to a page are headed by h1 or h2 (level 0: a line of a text dump).
-HEADLINE_WORDS = 6
-_STORY_LEVEL = 2
-# Unmarked text (no headings, no datelines) is split where the topic vectors of the two
-# sides have cosine < TILE_SHIFT, or < TILE_VALLEY and < TILE_VALLEY_RATIO x the median
-# over the stretch, with TILE_MIN_SIDE paragraphs of prose each side. On the article
-# benchmark's bodies (>= 12 paragraphs) that splits 2 of 64 single stories and finds 364 of
-# 401 concatenated pairs at their seam; the absolute bar alone found 283.
-TILE_SHIFT = 0.05
-TILE_VALLEY = 0.1
-TILE_VALLEY_RATIO = 0.5
-TILE_MIN_SIDE = 6
-# The windows compared across a heading: the story so far, and the next paragraphs.
-_LEFT_ITEMS = 30
-_RIGHT_ITEMS = 4
 # A trailing title shares its words with the body above it.
 _AFFINITY = 0.1
 
@@ -91,103 +71,58 @@ def segment(
     return segments, teasers + more_teasers, extra + more_drops
 
 
-def _gap_similarity(page: Page, body: list[int], k: int, starts: list[int]) -> float | None:
-    """Topic similarity across the gap before body[k]: everything since the last story
-    start (a story's vocabulary accumulates: its people and places recur; at most
-    _LEFT_ITEMS paragraphs) against the next _RIGHT_ITEMS paragraphs (up to the next
-    start). None where a side is empty. `starts` are sorted indices into `body`."""
-    n = bisect.bisect_right(starts, k)
-    lo = max(starts[n - 1] if n else 0, k - _LEFT_ITEMS)
-    hi = min(starts[n] if n < len(starts) else len(body), k + _RIGHT_ITEMS)
-    left: Counter[str] = Counter()
-    right: Counter[str] = Counter()
-    for j in range(lo, k):
-        left.update(page.terms[body[j]])
-    for j in range(k, hi):
-        right.update(page.terms[body[j]])
-    if not left or not right:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the boundary decoder sees of a page (bench/fit_stories.py fits on this)."""
+
+    page: Page
+    flow: list[int]
+    trailing: set[int]
+    problem: Problem
+
+
+def prepare(
+    blocks: list[Block], drops: list[Drop], articles: tuple[ArticleMeta, ...] = ()
+) -> Prepared | None:
+    page = features(blocks, drops)
+    zone = teaser_zones(page)
+    flow = [i for i in range(len(blocks)) if i not in zone]
+    if not flow:
         return None
-    return cosine(left, right)
+    matched = _jsonld_matches(page, articles)
+    trailing = _trailing_titles(page, flow)
+    return Prepared(page, flow, trailing, build(page, flow, matched, trailing))
 
 
 def _cuts(
     page: Page, flow: list[int], matched: dict[int, ArticleMeta]
 ) -> tuple[set[int], set[int]]:
     """Indices (into page.blocks) where a story starts; headlines that trail their story."""
-    blocks = page.blocks
+    trailing = _trailing_titles(page, flow)
+    problem = build(page, flow, matched, trailing)
+    cuts = {flow[k] for k in decode(page, problem)}
+    cuts.discard(flow[0])
+    return cuts, trailing
+
+
+def _trailing_titles(page: Page, flow: list[int]) -> set[int]:
+    """Headlines that close the story above them (the seed's story A): followed by a
+    summary whose bullets restate the paragraphs above, or (no bullets) whose words belong
+    to the untitled body above (_trails)."""
     head = page.headline
-    cuts: set[int] = set()
     trailing: set[int] = set()
     pos_in_flow = {b: k for k, b in enumerate(flow)}
     body = [i for i in flow if not head[i]]
     first_body = body[0] if body else None
-
-    def back_over_headlines(i: int) -> int:
-        """A story starts at the headlines right above its first block."""
-        k = pos_in_flow[i]
-        while k > 0 and head[flow[k - 1]] and flow[k - 1] not in trailing \
-                and blocks[flow[k - 1]].container == blocks[i].container:
-            k -= 1
-        return flow[k]
-
-    # Different <article> containers are different stories.
-    for prev, cur in itertools.pairwise(flow):
-        if blocks[cur].container != blocks[prev].container:
-            cuts.add(cur)
-    # A headline followed by a dropped summary (short link, title repeat, restating
-    # bullets) or a byline heads a story - or trails one, closing it, when its bullets
-    # restate the paragraphs above it or (no bullets) its words belong to the untitled
-    # body above (_trails). A JSON-LD headline, or an h1 below body text, heads a story.
     for i in flow:
-        if not head[i] or first_body is None:
+        if not head[i] or first_body is None or first_body > i:
             continue
         direction = summary_direction(page, i)
-        if first_body < i and (direction < 0 or (
+        if direction < 0 or (
                 restated_side(page, i) == 0 and _trails(page, flow, pos_in_flow[i], trailing,
-                                                        evidence=direction != 0))):
+                                                        evidence=direction != 0)):
             trailing.add(i)
-            nxt = pos_in_flow[i] + 1
-            if nxt < len(flow):
-                cuts.add(flow[nxt])
-        elif direction > 0 or i in matched or (blocks[i].kind == "title" and first_body < i):
-            cuts.add(back_over_headlines(i))
-    # Datelines open wire stories; a page where many paragraphs open with a capitalised
-    # label is a transcript, whose labels are speakers, not places.
-    lines = {i: dateline(blocks[i].text) for i in body}
-    if sum(1 for v in lines.values() if v) <= max(1, len(body) // 5):
-        for k, i in enumerate(body):
-            if lines[i] and k > 0:
-                cuts.add(back_over_headlines(i))
-    # Lexical cohesion, measured within the stretches the signals above left whole.
-    strong = sorted({_next_body(body, c) for c in cuts})
-    # A headline-length heading (crossheads are short: "Trump rebuked by Senate") with a
-    # real body on both sides starts a story unless the vocabulary runs on across it.
-    # Inside one <article> element, headings are the article's own sections, and so are
-    # h3-h6 anywhere; a run of headings over one paragraph each is a listicle.
-    long_heads = [k for k, i in enumerate(flow) if head[i] and i not in trailing
-                  and not blocks[i].container and blocks[i].level <= _STORY_LEVEL
-                  and len(strip_bullet(blocks[i].text).split()) >= HEADLINE_WORDS]
-    prose_before = list(itertools.accumulate(
-        (int(page.prose[i]) for i in flow), initial=0))
-    for n, k in enumerate(long_heads):
-        i = flow[k]
-        start = long_heads[n - 1] if n else 0
-        end = long_heads[n + 1] if n + 1 < len(long_heads) else len(flow)
-        if prose_before[k] - prose_before[start] < 2 or prose_before[end] - prose_before[k] < 2:
-            continue
-        nb = _next_body(body, i)
-        sim = _gap_similarity(page, body, nb, strong) if nb < len(body) else None
-        if sim is not None and sim < HEAD_SHIFT:
-            cuts.add(back_over_headlines(i))
-    # Unmarked stretches: split where the two sides share least vocabulary.
-    bounds = sorted({0, len(body)} | {_next_body(body, c) for c in cuts})
-    for lo, hi in itertools.pairwise(bounds):
-        if lo >= hi:
-            continue
-        for k in _divide(page, body, lo, hi):
-            cuts.add(back_over_headlines(body[k]))
-    cuts.discard(flow[0])
-    return cuts, trailing
+    return trailing
 
 
 def _trails(page: Page, flow: list[int], k: int, trailing: set[int], evidence: bool) -> bool:
@@ -219,58 +154,6 @@ def _trails(page: Page, flow: list[int], k: int, trailing: set[int], evidence: b
     own = topic_terms(blocks[flow[k]].text)
     up, down = cosine(own, above), cosine(own, below)
     return up >= _AFFINITY and up > 2 * down
-
-
-def _divide(page: Page, body: list[int], lo: int, hi: int) -> list[int]:
-    """Story starts inside body[lo:hi], found divisively: the split point where the topic
-    vectors of everything before and everything after are least alike (cosine), kept when
-    below TILE_SHIFT with at least TILE_MIN_SIDE paragraphs on each side, then each side
-    again. Two halves of one story share its people, places and subject (median cosine
-    0.27 on the article benchmark); two stories do not (median 0.03)."""
-    # Each side needs TILE_MIN_SIDE paragraphs of prose: a list of tour dates or results
-    # under an article is not a second story however different its words.
-    prose = [0]
-    for j in range(lo, hi):
-        prose.append(prose[-1] + page.prose[body[j]])
-    if prose[-1] < 2 * TILE_MIN_SIDE:
-        return []
-    left: dict[str, int] = {}
-    right: dict[str, int] = {}
-    for j in range(lo, hi):
-        for w, v in page.terms[body[j]].items():
-            right[w] = right.get(w, 0) + v
-    dot = 0
-    nl = 0
-    nr = sum(v * v for v in right.values())
-    best, best_k = 2.0, -1
-    curve: list[float] = []
-    for k in range(lo + 1, hi):
-        # move body[k - 1] from the right side to the left, updating the sums in place
-        for w, c in page.terms[body[k - 1]].items():
-            lv, rv = left.get(w, 0), right[w]
-            dot += c * rv - c * lv - c * c
-            nl += 2 * c * lv + c * c
-            nr += -2 * c * rv + c * c
-            left[w] = lv + c
-            right[w] = rv - c
-        before = prose[k - lo]
-        if before < TILE_MIN_SIDE or prose[-1] - before < TILE_MIN_SIDE or nl <= 0 or nr <= 0:
-            continue
-        cos = dot / (nl * nr) ** 0.5
-        curve.append(cos)
-        if cos < best:
-            best, best_k = cos, k
-    # Very low, or a clear valley: two political stories still share "party", "government"
-    # (cosine ~0.07) while splits inside either one stay near 0.2.
-    valley = best < TILE_VALLEY and best < TILE_VALLEY_RATIO * statistics.median(curve)
-    if not curve or not (best < TILE_SHIFT or valley):
-        return []
-    return [*_divide(page, body, lo, best_k), best_k, *_divide(page, body, best_k, hi)]
-
-
-def _next_body(body: list[int], i: int) -> int:
-    """Index into `body` of the first body block at or after block i."""
-    return bisect.bisect_left(body, i)
 
 
 def _assemble(

@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from scraper.models import Fingerprint
@@ -55,15 +55,33 @@ STOPWORDS = frozenset((
 ))
 
 
-def topic_terms(text: str) -> Counter[str]:
-    """Content words, crudely stemmed by truncation: the vocabulary a story is about."""
+@lru_cache(maxsize=4096)
+def block_words(text: str) -> tuple[str, ...]:
+    """The normalised words of a block: every step tokenises through here, once a text."""
+    return tuple(normalise(text).split())
+
+
+@lru_cache(maxsize=4096)
+def block_stems(text: str) -> frozenset[str]:
+    """The block's words cut to six letters, as a set (what names are looked up in)."""
+    return frozenset(w[:6] for w in block_words(text))
+
+
+@lru_cache(maxsize=4096)
+def _topic_terms(text: str) -> Counter[str]:
     return Counter(
-        w[:6] for w in normalise(text).split() if len(w) > 2 and w not in STOPWORDS
+        w[:6] for w in block_words(text) if len(w) > 2 and w not in STOPWORDS
         and not w.isdigit()
     )
 
 
-def cosine(a: Counter[str], b: Counter[str]) -> float:
+def topic_terms(text: str) -> Counter[str]:
+    """Content words, crudely stemmed by truncation: the vocabulary a story is about.
+    (Cached: callers must not change the Counter they get.)"""
+    return _topic_terms(text)
+
+
+def cosine(a: Mapping[str, int], b: Mapping[str, int]) -> float:
     if not a or not b:
         return 0.0
     if len(a) > len(b):
@@ -83,11 +101,13 @@ def is_url(text: str) -> bool:
     return _URL.fullmatch(text.strip()) is not None
 
 
+@lru_cache(maxsize=4096)
 def strip_bullet(text: str) -> str:
     """'- Trump rebuked by Senate -' -> 'Trump rebuked by Senate'."""
     return _BULLET.sub("", text.strip()).strip()
 
 
+@lru_cache(maxsize=4096)
 def looks_like_headline(text: str) -> bool:
     """A short line that does not end like a sentence: a headline or a crosshead."""
     core = strip_bullet(text)
@@ -100,6 +120,7 @@ def looks_like_headline(text: str) -> bool:
     return first.isupper() or first.isdigit()
 
 
+@lru_cache(maxsize=4096)
 def sentence_count(text: str) -> int:
     return max(1, len(re.findall(r"[.!?]['\"\u2019\u201d)]*(?:\s|$)", text)))
 
@@ -125,6 +146,7 @@ _NOT_PLACES = frozenset((
 ))
 
 
+@lru_cache(maxsize=4096)
 def dateline(text: str) -> str | None:
     """The dateline label ('CARACAS') if the paragraph opens with one."""
     m = _DATELINE.match(text)

@@ -1,0 +1,70 @@
+"""Weights of the boundary scorer, one per _decode.FEATURES entry: written by
+`.venv/bin/python bench/fit_stories.py --write` (logistic regression on the tune
+split of the development set). Do not edit by hand."""
+
+WEIGHTS_PLAIN = (
+    -9.477,  # bias
+    +4.536,  # lead_evidence
+    +2.465,  # evidence_kinds
+    +0.000,  # trailing
+    +5.911,  # dateline
+    +0.000,  # jsonld
+    +0.000,  # h1
+    +0.000,  # h2
+    -0.907,  # plain_line
+    +0.907,  # no_headline
+    +1.079,  # head_words
+    +0.727,  # head_stop
+    +0.222,  # run
+    +0.000,  # in_article
+    -0.874,  # window_cos
+    +1.297,  # depth
+    +1.443,  # new_names
+    -0.241,  # lede
+    -2.569,  # head_above
+    +0.976,  # head_below
+    +0.000,  # head_gap
+    +1.002,  # long_head
+    +1.876,  # shift
+    -1.857,  # segment_cos
+    +1.520,  # segment_low
+    +2.474,  # segment_hinge
+    -0.456,  # short_side
+    +2.141,  # min_prose
+    -0.862,  # valley_hinge
+    -1.571,  # names_cos
+    +1.444,  # names_apart
+)
+WEIGHTS_MARKUP = (
+    -4.518,  # bias
+    +3.746,  # lead_evidence
+    +2.127,  # evidence_kinds
+    +0.000,  # trailing
+    +3.521,  # dateline
+    +0.000,  # jsonld
+    +2.752,  # h1
+    -1.793,  # h2
+    +0.000,  # plain_line
+    -0.959,  # no_headline
+    -2.062,  # head_words
+    +0.505,  # head_stop
+    -0.174,  # run
+    -0.228,  # in_article
+    -1.672,  # window_cos
+    +1.801,  # depth
+    +0.477,  # new_names
+    +0.112,  # lede
+    -0.373,  # head_above
+    -0.898,  # head_below
+    +0.000,  # head_gap
+    +2.026,  # long_head
+    +2.311,  # shift
+    -1.797,  # segment_cos
+    +2.223,  # segment_low
+    +0.665,  # segment_hinge
+    -0.002,  # short_side
+    +0.544,  # min_prose
+    -1.024,  # valley_hinge
+    -1.271,  # names_cos
+    +0.696,  # names_apart
+)
