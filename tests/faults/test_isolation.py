@@ -521,14 +521,14 @@ def test_the_daemon_records_a_hostile_page_as_failing_then_recovered(raw_server,
 async def test_in_the_daemon_an_exception_anywhere_in_a_check_is_its_failure(
         raw_server, write_config, monkeypatch, tmp_path):
     patch_extractor(monkeypatch)
-    real = scraper.daemon.check_and_announce
+    real = scraper.daemon.check_watch
 
-    async def check(client, store, alert_log, watch, settings, **kwargs):
+    async def check(client, store, watch, settings, **kwargs):
         if watch.name == "escaped":  # past check_watch's own net: the daemon's last one
             raise ValueError("a bug after the check")
-        return await real(client, store, alert_log, watch, settings, **kwargs)
+        return await real(client, store, watch, settings, **kwargs)
 
-    monkeypatch.setattr(scraper.daemon, "check_and_announce", check)
+    monkeypatch.setattr(scraper.daemon, "check_watch", check)
     pages = good_pages(3)
     pages["/injected"] = article_html("Injected", [f"Text that trips the {INJECTED}."])
     pages["/escaped"] = article_html("Escaped", ["Any page at all."])
