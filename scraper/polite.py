@@ -350,12 +350,14 @@ async def _fetch_robots(
         return replace(copy, expires=now + ROBOTS_RETRY, answered_at=now)
     if wall - since >= ROBOTS_UNREACHABLE_LIMIT:
         return _Robots(rules=None, expires=now + ROBOTS_RETRY, answered_at=now)
-    if result.unreachable:
-        # No answer at all: the site is down or cut off, which is a failed check with
-        # its cause, not a site that forbids us anything.
+    if result.unreachable or (status is not None and status >= 500):
+        # No answer at all, or a server error: the site is down or cut off, which is a
+        # failed check with its cause, not a site that forbids us anything. The page is
+        # not asked for all the same (RFC 9309 2.3.1.4). A 429 is the site asking us to
+        # slow down: that stays a block.
         return _Robots(rules=None, expires=now, answered_at=now, failure=FetchResult(
-            url=url, outcome="failed", error=f"{why} (asking for robots.txt)",
-            unreachable=True, duration=result.duration,
+            url=url, outcome="failed", status=status, error=f"{why} (asking for robots.txt)",
+            unreachable=result.unreachable, duration=result.duration,
         ))
     return _Robots(
         rules=None, expires=now + ROBOTS_RETRY, answered_at=now,

@@ -132,11 +132,21 @@ async def test_empty_robots_allows_everything(server):
     assert result.outcome == "ok"
 
 
-async def test_robots_5xx_blocks_the_host(server):
+async def test_robots_5xx_with_no_copy_is_a_failed_fetch_and_the_page_is_not_asked(server):
     robots(server, "down", status=503)
     [result] = await fetch_all(make_settings(), [make_watch(page(server, "/a"))])
+    assert result.outcome == "failed"  # a site in an outage is failing, not forbidding
+    assert result.status == 503
+    assert result.error.startswith("HTTP 503")
+    assert result.error.endswith("(asking for robots.txt)")
+    assert "/a" not in requested(server)
+
+
+async def test_robots_429_with_no_copy_blocks_the_host(server):
+    robots(server, "slow down", status=429)
+    [result] = await fetch_all(make_settings(), [make_watch(page(server, "/a"))])
     assert result.outcome == "blocked"
-    assert "robots.txt unavailable (HTTP 503" in result.error
+    assert "robots.txt unavailable (HTTP 429" in result.error
     assert "/a" not in requested(server)
 
 
@@ -491,12 +501,12 @@ async def test_the_12_hour_limit_is_kept_in_the_database(server, write_config):
     config = load_config(write_config([{"name": "news", "url": server.url_for("/news")}]))
     origin = server.url_for("/").rstrip("/").lower()
     first = await run_once(config)
-    assert first.results[0].status == "blocked"  # the documented 5xx rule, at first
+    assert first.results[0].status == "failed"  # a site in an outage: not asked, failing
     async with open_store(config.settings.database) as store:
         since = await store.outage(origin)
         assert since is not None and abs(since - time.time()) < 60
     second = await run_once(config)  # another process: the outage began with the first
-    assert second.results[0].status == "blocked"
+    assert second.results[0].status == "failed"
     async with open_store(config.settings.database) as store:
         assert await store.outage(origin) == since
         await store.save_outage(origin, since - polite.ROBOTS_UNREACHABLE_LIMIT)  # at close
