@@ -95,3 +95,19 @@ def test_an_empty_watch_list_says_so(write_config):
     result = scrape("--once", "--config", str(write_config([])))
     assert result.returncode == 0
     assert "no enabled watches" in result.stderr
+
+
+
+def test_once_prints_what_servers_said_escaped(capsys):
+    # An error carries a server's text (a reason phrase, a host name): never raw to a tty.
+    from scraper.cli import _Progress
+    from scraper.pipeline import CheckResult, RunResult
+
+    result = CheckResult("w", "http://127.0.0.1/p", "failed", "HTTP 500 \x1b]0;pwned\x07")
+    progress = _Progress(1)
+    progress.live = False
+    progress(result)
+    progress.finish(RunResult((result,)))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("HTTP 500 \\x1b]0;pwned\\x07") == 2

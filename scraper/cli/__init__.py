@@ -21,6 +21,7 @@ from scraper.config import load_config
 from scraper.errors import ConfigError, ScraperError
 from scraper.models import Config
 from scraper.pipeline import CheckResult, RunResult, run_once
+from scraper.reader import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -74,10 +75,12 @@ class _Progress:
                              + (f", {self.failed} failed" if self.failed else ""))
             sys.stderr.flush()
         else:
-            line = f"{result.status}\t{result.watch}\t{result.url}"
+            # Tab-separated fields; an error carries what a server said, so each field
+            # is escaped on its own.
+            fields = [result.status, result.watch, result.url]
             if result.error:
-                line += f"\t{result.error}"
-            click.echo(line)
+                fields.append(result.error)
+            click.echo("\t".join(printable(f) for f in fields))
 
     def finish(self, run: RunResult) -> None:
         if self.live:
@@ -89,7 +92,8 @@ class _Progress:
         click.echo(summary)
         for result in run.results:
             if result.status in ("failed", "blocked"):
-                click.echo(f"  {result.status}: {result.watch} {result.url}: {result.error}")
+                click.echo(printable(
+                    f"  {result.status}: {result.watch} {result.url}: {result.error}"))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})

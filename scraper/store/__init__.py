@@ -655,7 +655,8 @@ class Store:
         try:
             async with self._transaction() as db:
                 await db.executemany(
-                    "UPDATE alerts SET emitted_at = ? WHERE alert_id = ?",
+                    # The first time it was written stands.
+                    "UPDATE alerts SET emitted_at = ? WHERE alert_id = ? AND emitted_at IS NULL",
                     [(when, alert_id) for alert_id in alert_ids],
                 )
         except sqlite3.Error as exc:
