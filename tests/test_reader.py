@@ -411,3 +411,36 @@ def test_word_diff_marks_changed_words_and_whole_blocks():
         + click.style("{+now+}", fg="green") + " due"]
     assert "+Added block." in lines
     assert word_diff(["a  b"], ["a b"]) == []  # whitespace alone is no change
+
+
+def test_a_rotated_file_missing_from_one_listing_is_not_read_twice(tmp_path, monkeypatch):
+    # A listing taken while the writer renames .N to .N+1 can miss a file; the next
+    # listing has it again, and it must not be read a second time (seen under load).
+    from scraper.reader import _log
+
+    log = tmp_path / "alerts.jsonl"
+    (tmp_path / "alerts.jsonl.2").write_text(alert_line(0) + "\n")
+    (tmp_path / "alerts.jsonl.1").write_text(alert_line(1) + "\n")
+    log.write_text(alert_line(2) + "\n")
+    real = _log.log_files
+    seen: dict = {}
+    first = [e.alert["title"] for e in _log._unseen_rotated(log, None, seen, history=True)]
+    assert first == titles(range(2))
+    monkeypatch.setattr(_log, "log_files", lambda path: [
+        f for f in real(path) if f.name != "alerts.jsonl.1"])
+    assert list(_log._unseen_rotated(log, None, seen)) == []
+    monkeypatch.setattr(_log, "log_files", real)
+    assert list(_log._unseen_rotated(log, None, seen)) == []  # back in the listing: known
+
+
+def test_a_reused_inode_number_with_other_lines_is_read(tmp_path):
+    from scraper.reader import _log
+
+    log = tmp_path / "alerts.jsonl"
+    rotated = tmp_path / "alerts.jsonl.1"
+    rotated.write_text(alert_line(5) + "\n")
+    log.write_text("")
+    stat = rotated.stat()
+    # As if an older file with this inode number had been read, then deleted.
+    seen = {(stat.st_dev, stat.st_ino): (alert_line(0) + "\n").encode()}
+    assert [e.alert["title"] for e in _log._unseen_rotated(log, None, seen)] == ["Story 5"]

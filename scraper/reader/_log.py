@@ -282,7 +282,7 @@ def follow_log(
     # Open the current file before listing the rotated ones: if a rotation happens in
     # between, the file we hold is among them too, and is skipped there.
     handle = _open_current(log)
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], bytes] = {}
     yield from _unseen_rotated(log, handle, seen, history=True)
     name, lineno, pending, reading = str(log), 0, b"", True
     try:
@@ -321,32 +321,54 @@ def follow_log(
 
 
 def _unseen_rotated(
-    log: Path, handle: IO[bytes] | None, seen: set[tuple[int, int]], *,
+    log: Path, handle: IO[bytes] | None, seen: dict[tuple[int, int], bytes], *,
     history: bool = False,
 ) -> Iterator[Entry]:
     """Rotated files not read yet, oldest first; marks the held file and them as seen.
 
     At the start (``history``) every rotated file is new, gzipped ones included; later
     only plain ones are: a .gz is a compressed copy of a file already read.
+
+    A file is known by its inode and its first bytes. A listing taken while the writer
+    renames ``.N`` to ``.N+1`` can miss a file, so a file missing from one listing is not
+    forgotten (it would be read twice); an inode number reused by a new file is told
+    apart by its first bytes instead (the files only grow, so a known file's start
+    never changes).
     """
     held = _inode(os.fstat(handle.fileno())) if handle is not None else None
-    present: set[tuple[int, int]] = set()
     for file in log_files(log):
         if file == log or (file.suffix == ".gz" and not history):
             continue
         try:
             inode = _inode(file.stat())
+            start = _start(file)
         except OSError:
             continue
-        present.add(inode)
-        if inode == held or inode in seen:
+        if inode == held or _known(seen, inode, start):
             continue
-        seen.add(inode)
+        seen[inode] = start
         yield from read_file(file)
-    # Forget files that are gone, so a reused inode number is not taken for one we read.
-    seen &= present
-    if held is not None:
-        seen.add(held)
+    if handle is not None and held is not None:
+        start = os.pread(handle.fileno(), _START, 0)
+        if not _known(seen, held, start):
+            seen[held] = start
+
+
+_START = 512  # bytes that tell a file from another with a reused inode number
+
+
+def _start(file: Path) -> bytes:
+    with file.open("rb") as f:
+        return f.read(_START)
+
+
+def _known(seen: dict[tuple[int, int], bytes], inode: tuple[int, int], start: bytes) -> bool:
+    known = seen.get(inode)
+    if known is None or not (start.startswith(known) or known.startswith(start)):
+        return False
+    if len(start) > len(known):
+        seen[inode] = start  # it grew: remember the longer start
+    return True
 
 
 def _open_current(log: Path) -> IO[bytes] | None:
