@@ -459,6 +459,11 @@ class WatchReport:
     story_count: int
     snapshot_count: int
     stale: bool  # enabled, checked, and no success in STALE_AFTER intervals
+    # A followed watch's articles still tracked: how many, when the oldest and the
+    # newest were found (their own watches are not listed as rows).
+    followed_count: int = 0
+    followed_oldest: str | None = None
+    followed_newest: str | None = None
 
 
 async def watch_reports(config: Config, now: datetime | None = None) -> list[WatchReport]:
@@ -466,14 +471,23 @@ async def watch_reports(config: Config, now: datetime | None = None) -> list[Wat
     now = now or datetime.now(UTC)
     database = Path(config.settings.database)
     statuses = {}
+    followed: dict[str, list[str]] = {}  # parent -> found_at of its tracked articles
     if database.exists():  # a status query must not create an empty database
         async with open_store(database) as store:
             statuses = {s.name: s for s in await store.statuses()}
+            for row in await store.followed():
+                statuses.pop(row.name, None)  # listed under its parent, not as a row
+                if row.retired_at is None:
+                    followed.setdefault(row.parent, []).append(row.found_at)
     reports = []
     for watch in config.watches:
         s = statuses.pop(watch.name, None)
-        reports.append(_report(watch.name, watch.url, watch.interval, True, watch.enabled,
-                               s, now))
+        report = _report(watch.name, watch.url, watch.interval, True, watch.enabled, s, now)
+        found = followed.get(watch.name)
+        if found:
+            report = replace(report, followed_count=len(found), followed_oldest=min(found),
+                             followed_newest=max(found))
+        reports.append(report)
     for s in statuses.values():
         reports.append(_report(s.name, s.url, s.interval, False, False, s, now))
     return reports
