@@ -51,9 +51,11 @@ FETCH_FAILED = "fetch.failed"
 FETCH_RECOVERED = "fetch.recovered"
 FETCH_BLOCKED = "fetch.blocked"
 FETCH_REDIRECTED = "fetch.redirected"
+ARTICLE_FOUND = "article.found"  # a followed feed or front linked to a new article
 EVENTS = (
     PAGE_NEW, PAGE_CHANGED, PAGE_MIXED, STORY_NEW, STORY_CHANGED, STORY_REMOVED,
     STORY_DUPLICATE, FETCH_FAILED, FETCH_RECOVERED, FETCH_BLOCKED, FETCH_REDIRECTED,
+    ARTICLE_FOUND,
 )
 
 _render_json = structlog.processors.JSONRenderer(ensure_ascii=False)

@@ -48,6 +48,7 @@ DURATION_RANGES: dict[str, tuple[float, float]] = {
     "timeout": (MILLISECOND, HOUR),
     "shutdown_timeout": (MILLISECOND, HOUR),
     "debounce": (MILLISECOND, 30 * DAY),  # or 0: off
+    "follow_for": (MINUTE, YEAR),  # how long a followed article is tracked
     # polite.MAX_CRAWL_DELAY: a robots.txt Crawl-delay is capped at the same 10 minutes.
     "host_delay": (0.0, 10 * MINUTE),
 }
@@ -58,6 +59,7 @@ WHOLE_RANGES: dict[str, tuple[int, int]] = {
     "keep_snapshots": (1, 1_000_000),
     "compare_versions": (1, 1000),
     "alert_log_backups": (1, 100),
+    "follow_max": (1, 100_000),  # articles one followed watch tracks at once
     "retries": (0, 100),  # a [[notify]] target's; 2**100 backoff steps would overflow
 }
 SIZE_RANGES: dict[str, tuple[int, int]] = {
@@ -461,7 +463,7 @@ _SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
 
 _WATCH_KEYS = {
     "name", "url", "interval", "timeout", "include", "exclude", "headers", "enabled",
-    "robots", "ignore", "debounce",
+    "robots", "ignore", "debounce", "follow", "follow_for", "follow_match", "follow_max",
 }
 _NOTIFY_KEYS = {"name", "url", "kind", "events", "watches", "headers", "timeout", "retries"}
 
@@ -560,6 +562,10 @@ def _parse_watch(raw: object, index: int, settings: Settings, source: _Source) -
         "robots": _bool,
         "ignore": _regexes,
         "debounce": _duration("debounce", zero_is_off=True),
+        "follow": _bool,
+        "follow_for": _duration("follow_for"),
+        "follow_match": _regexes,
+        "follow_max": _whole("follow_max"),
     }
     values: dict[str, Any] = {"interval": settings.interval, "timeout": settings.timeout}
     for key, value in raw.items():

@@ -56,6 +56,7 @@ from scraper.config import load_config
 from scraper.deliver import delivery_loop
 from scraper.errors import ConfigError, ScraperError
 from scraper.fetch import Fetcher, HttpClient, make_client
+from scraper.following import due_children
 from scraper.identity import StoryIndex
 from scraper.models import Config, Notify, Settings, Watch
 from scraper.pipeline import (
@@ -112,6 +113,7 @@ class _State:
     # The enabled watches by name, for the jobs: a scan of the watch list per job was
     # quadratic, ~0.13 ms a check at 10,000 watches (a list built and scanned per job).
     watches: dict[str, Watch] = field(default_factory=dict)
+    stopping: bool = False  # shutdown began: no new checks (a followed watch's articles)
 
     def __post_init__(self) -> None:
         self.use(self.config)
@@ -172,6 +174,7 @@ async def serve(config: Config) -> None:
 
                 # --- shutdown ---------------------------------------------------------
                 sdnotify.stopping()
+                state.stopping = True
                 scheduler.pause()  # no new checks; running ones are drained below
                 stop_delivery.set()  # it ends after the round it is in
                 await _drain(state, deliverer, state.config.settings.shutdown_timeout)
@@ -308,6 +311,38 @@ async def _check(deps: _Deps, state: _State, watch: Watch) -> None:
     log.info("check.done", watch=watch.name, status=result.status, error=result.error,
              alerts=[a.event for a in result.alerts],
              seconds=round(time.perf_counter() - started, 3))
+    if watch.follow:
+        await _start_articles(deps, state, watch)
+
+
+async def _start_articles(deps: _Deps, state: _State, parent: Watch) -> None:
+    """After a followed watch's check: start the checks of its articles now due.
+
+    An article is due `next_check_delay` after its last check (the parent's interval
+    while fresh, doubling to 6 h), so the parent's own job is its clock; those past
+    ``follow_for`` are retired (logged at debug level as ``article.retired``).
+    Each article's check takes its own slot, in a task of its own, drained at shutdown.
+    """
+    try:
+        due = await due_children(deps.store, state.config, datetime.now(UTC),
+                                 names=[parent.name])
+    except ScraperError as exc:
+        log.error("follow.error", watch=parent.name, error=str(exc))
+        return
+    for child in due:
+        if state.stopping or child.name in state.checks:
+            continue
+        task = asyncio.create_task(_article_check(deps, state, child),
+                                   name=f"check {child.name}")
+        state.checks[child.name] = task
+        task.add_done_callback(
+            lambda t, n=child.name: state.checks.pop(n) if state.checks.get(n) is t else None)
+
+
+async def _article_check(deps: _Deps, state: _State, child: Watch) -> None:
+    async with deps.slots:
+        if not state.stopping:
+            await _check(deps, state, child)
 
 
 # --- reload ----------------------------------------------------------------------------
@@ -490,6 +525,11 @@ class WatchReport:
     story_count: int
     snapshot_count: int
     stale: bool  # enabled, checked, and no success in STALE_AFTER intervals
+    # A followed watch's articles still tracked: how many, when the oldest and the
+    # newest were found (their own watches are not listed as rows).
+    followed_count: int = 0
+    followed_oldest: str | None = None
+    followed_newest: str | None = None
 
 
 async def watch_reports(config: Config, now: datetime | None = None) -> list[WatchReport]:
@@ -497,14 +537,23 @@ async def watch_reports(config: Config, now: datetime | None = None) -> list[Wat
     now = now or datetime.now(UTC)
     database = Path(config.settings.database)
     statuses = {}
+    followed: dict[str, list[str]] = {}  # parent -> found_at of its tracked articles
     if database.exists():  # a status query must not create an empty database
         async with open_store(database) as store:
             statuses = {s.name: s for s in await store.statuses()}
+            for row in await store.followed():
+                statuses.pop(row.name, None)  # listed under its parent, not as a row
+                if row.retired_at is None:
+                    followed.setdefault(row.parent, []).append(row.found_at)
     reports = []
     for watch in config.watches:
         s = statuses.pop(watch.name, None)
-        reports.append(_report(watch.name, watch.url, watch.interval, True, watch.enabled,
-                               s, now))
+        report = _report(watch.name, watch.url, watch.interval, True, watch.enabled, s, now)
+        found = followed.get(watch.name)
+        if found:
+            report = replace(report, followed_count=len(found), followed_oldest=min(found),
+                             followed_newest=max(found))
+        reports.append(report)
     for s in statuses.values():
         reports.append(_report(s.name, s.url, s.interval, False, False, s, now))
     return reports

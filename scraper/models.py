@@ -117,6 +117,11 @@ class Watch:
     robots: bool = True  # obey robots.txt (daemon)
     ignore: tuple[str, ...] = ()  # regexes removed from text before diffing
     debounce: float = 0.0  # seconds: hold story.changed until the page is quiet this long
+    follow: bool = False  # a feed or section front: discover its articles and track each
+    follow_for: float = 2 * 86400.0  # seconds each discovered article is tracked
+    follow_match: tuple[str, ...] = ()  # regexes an article URL must match (any one)
+    follow_max: int = 500  # articles this watch tracks at once
+    parent: str | None = None  # set on a followed article's own watch: who found it
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import traceback
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -32,6 +32,7 @@ from scraper.compare import (
 from scraper.deliver import deliver_due, delivery_loop
 from scraper.errors import PageError, ScraperError, StoreError
 from scraper.fetch import Fetcher, HttpClient, fetch_page, make_client
+from scraper.following import discover_fetched, due_children, store_found
 from scraper.identity import KnownStory, StoryIndex
 from scraper.models import (
     Alert,
@@ -188,16 +189,27 @@ async def check_watch(
         fetch = FetchResult(watch.url, "failed",
                             error=f"fetch failed: {describe_error(exc)}{_where(exc)}")
     page, split = None, None
+    found = None  # a followed watch's feed or front, read (scraper.following)
+    if watch.follow and fetch.outcome == "ok" and fetch.text is not None:
+        fetch, found = await discover_fetched(store, watch, fetch)
     if index is None:
         index = await load_story_index(store)
     for _attempt in range(5):
         try:
+            # A feed's XML is not a page to diff: a followed feed stores its fetches only.
             if (page is None and fetch.outcome == "ok" and fetch.text is not None
+                    and not (found is not None and found.kind == "feed")
                     and not _same_body(fetch.text, state)):
                 page, split = await analyser.analyse(fetch.text, fetch.final_url or watch.url,
                                                      watch.include, watch.exclude)
-            return await _record(store, watch, settings, state, fetch, page, split, index,
-                                 notify)
+            result = await _record(store, watch, settings, state, fetch, page, split, index,
+                                   notify)
+            if found is not None and result.status != "failed":
+                added = await store_found(
+                    store, watch, found, utc_now(),
+                    lambda alerts: _deliveries(alerts, notify, watch.name))
+                result = replace(result, alerts=(*result.alerts, *added))
+            return result
         except StaleState:
             # Another process stored a check of this watch meanwhile (a daemon and a
             # --once run): compare again from what it stored, so a change is announced
@@ -530,6 +542,16 @@ async def run_once(
                 async with asyncio.TaskGroup() as group:
                     for watch in todo:
                         group.create_task(one(watch))
+                parents = [w.name for w in todo if w.follow]
+                if parents:
+                    # Then the articles the followed watches of this run found (today's
+                    # too), each due by its decaying cadence, through the same fetcher.
+                    children = await due_children(store, config, datetime.now(UTC),
+                                                  names=parents)
+                    todo.extend(children)
+                    async with asyncio.TaskGroup() as group:
+                        for watch in children:
+                            group.create_task(one(watch))
             except ExceptionGroup as group_error:
                 # What the checks stored is announced even so, if the log can take it.
                 with contextlib.suppress(ScraperError):

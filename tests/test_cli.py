@@ -70,7 +70,14 @@ def test_demo_config_runs_offline(tmp_path):
     first = scrape("--once", "--config", str(config))
     assert first.returncode == 0, first.stderr
     alerts = read_alerts(tmp_path / "demo-alerts.jsonl")
-    assert len(alerts) >= 3 and {a["event"] for a in alerts} <= {"page.new"}
+    assert len(alerts) >= 3 and {a["event"] for a in alerts} <= {"page.new", "article.found"}
+    # The followed front and feed link to seven articles, the same ones in part (the
+    # feed's with tracking parameters): each is found once and checked as its own watch.
+    found = [a for a in alerts if a["event"] == "article.found"]
+    assert len(found) == len({a["url"] for a in found}) == 7
+    assert all("utm_" not in a["url"] for a in found)
+    checked = {line.split("\t")[1] for line in first.stdout.splitlines() if "\t" in line}
+    assert {a["name"] for a in found} <= checked
     second = scrape("--once", "--config", str(config))
     assert second.returncode == 0
     assert len(read_alerts(tmp_path / "demo-alerts.jsonl")) == len(alerts)

@@ -147,6 +147,9 @@ GOOD = {
     "include": st.sampled_from([["main"], "article", [".body p"]]),
     "exclude": st.sampled_from([[".ad"], []]),
     "ignore": st.sampled_from([["\\d+ comments"], []]),
+    "follow": st.booleans(),
+    "follow_for": st.sampled_from(["1m", "3d", "365d"]),
+    "follow_match": st.sampled_from([["/\\d{4}/"], []]),
     "headers": st.dictionaries(
         st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,10}", fullmatch=True),
         st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
@@ -165,7 +168,7 @@ SETTINGS_KEYS = ["database", "alert_log", "user_agent", "concurrency", "per_host
                  "allow_file_urls", "jitter", "host_delay", "shutdown_timeout",
                  "compare_versions", "alert_log_max_size", "alert_log_backups"]
 WATCH_KEYS = ["interval", "timeout", "include", "exclude", "headers", "enabled", "robots",
-              "ignore", "debounce"]
+              "ignore", "debounce", "follow", "follow_for", "follow_match", "follow_max"]
 NOTIFY_KEYS = ["name", "kind", "events", "headers", "timeout", "retries"]
 
 
@@ -258,6 +261,9 @@ def check_config(config: Config) -> None:
             assert low <= getattr(watch, key) <= high, (key, getattr(watch, key))
         assert watch.debounce == 0 or (
             DURATION_RANGES["debounce"][0] <= watch.debounce <= DURATION_RANGES["debounce"][1])
+        low, high = DURATION_RANGES["follow_for"]
+        assert low <= watch.follow_for <= high
+        assert WHOLE_RANGES["follow_max"][0] <= watch.follow_max <= WHOLE_RANGES["follow_max"][1]
         assert all(_printable_ascii(v, tab=True) for _, v in watch.headers)
         assert all(unicodedata.category(c) != "Cc" for c in watch.url)
     for target in config.notify:

@@ -69,6 +69,7 @@ class _Progress:
 
     def __call__(self, result: CheckResult) -> None:
         self.done += 1
+        self.total = max(self.total, self.done)  # a followed watch's articles come after
         self.failed += result.status == "failed"
         if self.live:
             sys.stderr.write(f"\r\033[Kchecked {self.done}/{self.total}"

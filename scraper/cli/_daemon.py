@@ -94,6 +94,11 @@ def _print_table(reports: list[WatchReport], now: datetime) -> None:
     stale = sum(r.stale for r in reports)
     failing = sum(r.consecutive_failures > 0 for r in reports)
     click.echo(f"{len(reports)} watches, {failing} failing, {stale} stale")
+    for r in reports:
+        if r.followed_count and r.followed_oldest and r.followed_newest:
+            click.echo(f"  {r.name}: following {r.followed_count} articles, newest found "
+                       f"{_span((now - _when(r.followed_newest)).total_seconds())} ago, "
+                       f"oldest {_span((now - _when(r.followed_oldest)).total_seconds())} ago")
 
 
 def _row(r: WatchReport, now: datetime) -> tuple[str, ...]:

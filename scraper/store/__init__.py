@@ -33,6 +33,7 @@ from scraper.store._coalesce import Coalescer, fail_all
 from scraper.store._records import (
     CheckRecord,
     FetchRow,
+    FollowedRow,
     SnapshotInfo,
     StaleState,
     StoryRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "CheckRecord",
     "FetchRow",
+    "FollowedRow",
     "SnapshotInfo",
     "StaleState",
     "Store",
@@ -246,6 +248,68 @@ class Store:
             """
         )
         return [WatchStatus(*row) for row in rows]
+
+    async def followed(self, parent: str | None = None) -> list[FollowedRow]:
+        """The articles followed watches found (of ``parent``, or all), oldest first."""
+        where, args = ("WHERE f.parent = ?", (parent,)) if parent is not None else ("", ())
+        rows = await self._db.execute_fetchall(
+            "SELECT f.parent, f.name, f.url, f.title, f.found_at, f.retired_at, "
+            "w.last_checked_at FROM followed f LEFT JOIN watches w ON w.name = f.name "
+            f"{where} ORDER BY f.found_at, f.id", args)
+        return [FollowedRow(*row) for row in rows]
+
+    async def follow_kind(self, name: str) -> str | None:
+        """What a followed watch's URL was found to be: "feed", "front", or None yet."""
+        rows = list(await self._db.execute_fetchall(
+            "SELECT follow_kind FROM watches WHERE name = ?", (name,)))
+        return rows[0][0] if rows else None
+
+    async def add_followed(
+        self, parent: str, kind: str, found: Sequence[tuple[FollowedRow, Alert]],
+        deliveries: Sequence[tuple[str, str]] = (),
+    ) -> list[Alert]:
+        """Start following articles, each with its ``article.found`` alert, in one
+        transaction; returns the alerts of those added. An article whose URL (or name)
+        another parent or process stored first is left out, with its alert: found once.
+        """
+        added: list[Alert] = []
+        try:
+            async with self._transaction() as db:
+                await db.execute("UPDATE watches SET follow_kind = ? WHERE name = ?",
+                                 (kind, parent))
+                for row, alert in found:
+                    cursor = await db.execute(
+                        "INSERT OR IGNORE INTO followed (parent, name, url, title, found_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (row.parent, row.name, row.url, row.title, row.found_at))
+                    if cursor.rowcount == 1:
+                        added.append(alert)
+                ids = {a.alert_id for a in added}
+                await self._insert_alerts(db, [(
+                    await self._watch_id_in(db, parent), added,
+                    [d for d in deliveries if d[0] in ids],
+                )])
+        except sqlite3.Error as exc:
+            raise _failure(f"cannot store the articles {parent!r} found: {exc}",
+                           self.path) from exc
+        return added
+
+    async def _watch_id_in(self, db: aiosqlite.Connection, name: str) -> int | None:
+        rows = list(await db.execute_fetchall("SELECT id FROM watches WHERE name = ?",
+                                              (name,)))
+        return int(rows[0][0]) if rows else None
+
+    async def retire_followed(self, names: Sequence[str], when: str) -> None:
+        """Mark articles past their ``follow_for``: no longer checked; history kept."""
+        if not names:
+            return
+        try:
+            async with self._transaction() as db:
+                await db.executemany(
+                    "UPDATE followed SET retired_at = ? WHERE name = ? AND retired_at IS NULL",
+                    [(when, name) for name in names])
+        except sqlite3.Error as exc:
+            raise _failure(f"cannot retire followed articles: {exc}", self.path) from exc
 
     async def pending_alerts(self) -> list[tuple[str, str]]:
         """(alert_id, JSON line) of alerts stored but not yet appended to the log."""

@@ -55,6 +55,19 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowedRow:
+    """An article a followed watch found, tracked as the watch ``name``."""
+
+    parent: str
+    name: str
+    url: str  # canonical
+    title: str | None
+    found_at: str  # UTC, ISO 8601
+    retired_at: str | None = None
+    last_checked_at: str | None = None  # of its own watch; None: never checked
+
+
+@dataclass(frozen=True, slots=True)
 class WatchState:
     """What a check needs to know about a watch's past."""
 

@@ -129,6 +129,22 @@ MIGRATIONS: tuple[str, ...] = (
         since REAL NOT NULL
     );
     """,
+    # 4 -> 5: following a site. Each article a followed feed or front linked to, by its
+    # canonical URL (once, whichever parent found it first), tracked as its own watch
+    # named ``name``; and what each followed URL was found to be (feed or front).
+    """
+    CREATE TABLE followed (
+        id INTEGER PRIMARY KEY,
+        parent TEXT NOT NULL,
+        name TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        found_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    CREATE INDEX followed_by_parent ON followed(parent, found_at);
+    ALTER TABLE watches ADD COLUMN follow_kind TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
