@@ -96,7 +96,8 @@ def _print_table(reports: list[WatchReport], now: datetime) -> None:
     click.echo(f"{len(reports)} watches, {failing} failing, {stale} stale")
     for r in reports:
         if r.followed_count and r.followed_oldest and r.followed_newest:
-            click.echo(f"  {r.name}: following {r.followed_count} articles, newest found "
+            noun = "article" if r.followed_count == 1 else "articles"
+            click.echo(f"  {r.name}: following {r.followed_count} {noun}, newest found "
                        f"{_span((now - _when(r.followed_newest)).total_seconds())} ago, "
                        f"oldest {_span((now - _when(r.followed_oldest)).total_seconds())} ago")
 
