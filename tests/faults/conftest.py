@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -326,3 +328,23 @@ def write_config(write_config: Callable[..., Path]) -> Callable[..., Path]:
         return write_config([{"robots": False, **watch} for watch in watches], **settings)
 
     return write
+
+
+def log_events(path: Path, name: str) -> list[dict[str, object]]:
+    """The JSON log records of one event in a process's log file (other lines skipped)."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == name:
+                found.append(record)
+    return found
+
+
+def wait_for(condition: Callable[[], object], what: str = "", timeout: float = 90.0) -> None:
+    """Poll until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what or condition} after {timeout:g} s")
+        time.sleep(0.05)

@@ -11,7 +11,6 @@ must name its own watch's token and no other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -47,9 +46,11 @@ from tests.faults.conftest import (
     check_alert_log,
     check_change_chains,
     check_database,
+    log_events,
     response_head,
     run_scrape,
     scrape_command,
+    wait_for,
     words,
 )
 
@@ -462,21 +463,6 @@ def test_kill_9_of_a_run_leaves_no_worker_behind(raw_server, write_config, comma
 # --- the daemon --------------------------------------------------------------------------
 
 
-def _log_events(path: Path, name: str) -> list[dict[str, object]]:
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and record.get("event") == name:
-                found.append(record)
-    return found
-
-
-def _wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
-        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -495,7 +481,7 @@ def test_the_daemon_records_a_hostile_page_as_failing_then_recovered(raw_server,
             [*scrape_command(), "run", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=log_file) as proc:
         try:
-            _wait_for(lambda: alerts("fetch.failed"))
+            wait_for(lambda: alerts("fetch.failed"))
             assert [(a["watch"], a["error"], a["failures"]) for a in alerts("fetch.failed")] \
                 == [("deep-nest", NESTED_REASON, 2)]
             assert sorted(a["watch"] for a in alerts("page.new")) == sorted(
@@ -506,14 +492,14 @@ def test_the_daemon_records_a_hostile_page_as_failing_then_recovered(raw_server,
             assert nest["last_checked_at"] is not None
 
             pages["/deep-nest"] = article_html("Shallow again", ["An article again."])
-            _wait_for(lambda: alerts("fetch.recovered"))
+            wait_for(lambda: alerts("fetch.recovered"))
             assert [a["watch"] for a in alerts("fetch.recovered")] == ["deep-nest"]
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0
         finally:
             proc.kill()
-    assert not _log_events(daemon_log, "check.crashed")
-    failed = [e for e in _log_events(daemon_log, "check.done") if e["status"] == "failed"]
+    assert not log_events(daemon_log, "check.crashed")
+    failed = [e for e in log_events(daemon_log, "check.done") if e["status"] == "failed"]
     assert failed and all(e["watch"] == "deep-nest" and e["error"] == NESTED_REASON
                           for e in failed)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import signal
@@ -18,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,10 @@ from tests.faults.conftest import (
     check_change_chains,
     check_database,
     has_command,
+    log_events,
     run_scrape,
     scrape_command,
+    wait_for,
 )
 
 KILL_SEED = 20261126  # the kill points of the 50 runs; change it to explore others
@@ -420,23 +421,8 @@ def _is_read_only(path: Path) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
 
-def _wait_for(condition: Callable[[], object], what: str, timeout: float = 90) -> None:
-    """Wait (polling) until ``condition()``; the bound only stops a hung test."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:g} s")
-        time.sleep(0.1)
 
 
-def _events(stderr: Path, name: str) -> list[dict[str, object]]:
-    found = []
-    for text in stderr.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(text)
-            if isinstance(entry, dict) and entry.get("event") == name:
-                found.append(entry)
-    return found
 
 
 def _unwritten(database: Path) -> int:
@@ -465,13 +451,13 @@ def test_daemon_retries_a_full_alert_log_and_keeps_the_order(raw_server, write_c
         daemon = subprocess.Popen([*scrape_command(), "run", "--config", str(config)],
                                   stdout=subprocess.DEVNULL, stderr=errors, text=True)
     try:
-        _wait_for(lambda: _events(stderr, "alert_log.unwritable"), "alert_log.unwritable")
-        [first, *_] = _events(stderr, "alert_log.unwritable")
+        wait_for(lambda: log_events(stderr, "alert_log.unwritable"), "alert_log.unwritable")
+        [first, *_] = log_events(stderr, "alert_log.unwritable")
         assert "No space left on device" in str(first["error"]), first
         assert first["retry_in_s"] == 1.0
         filler.unlink()  # room again: the running daemon writes what it held back
-        _wait_for(lambda: _events(stderr, "alert_log.writable"), "alert_log.writable")
-        _wait_for(lambda: _unwritten(tmp_path / "scraper.db") == 0, "every alert written")
+        wait_for(lambda: log_events(stderr, "alert_log.writable"), "alert_log.writable")
+        wait_for(lambda: _unwritten(tmp_path / "scraper.db") == 0, "every alert written")
         assert daemon.poll() is None  # no restart needed
     finally:
         daemon.send_signal(signal.SIGTERM)
